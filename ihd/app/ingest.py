@@ -1,0 +1,235 @@
+"""From one received frame to readings, priced usage and a fresh snapshot.
+
+This is the only place where the layers meet: SMWAP framing, the meter decoder, the
+tariff and the store's records. It holds no thread and no clock of its own (frames carry
+their reception time), so tests drive it frame by frame.
+
+Usage is derived from cumulative registers: each push's register minus the previous
+one for that meter. The delta is booked to the minute that holds the end of the interval
+(so a push at 00:00:00 covering 23:30-00:00 counts for the day before). A register that
+goes backwards (a replaced meter) starts a new baseline and books nothing; a push that
+is not newer than the last one is a duplicate and books nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ihd.app.live import Snapshot, UtilityToday
+from ihd.diag import Diagnostics
+from ihd.meter.device import MeterDevice
+from ihd.meter.dlms import MeterDecodeError, decode_push
+from ihd.meter.gas import volume_to_kwh_exact
+from ihd.meter.reading import Reading, Utility
+from ihd.radio.contract import RxFrame
+from ihd.smwap import AddrMode, FrameError, FrameType, parse_mpdu
+from ihd.store import Batch, MeterInfo, StoreReader, Usage
+from ihd.tariff import Pricer, Tariff
+
+log = logging.getLogger("ihd.ingest")
+
+
+#: The register whose deltas are each utility's usage. Rate registers (1.8.1, 1.8.2...) are
+#: stored but not booked: they split the same energy and would count it twice.
+USAGE_QUANTITY = {
+    Utility.ELECTRICITY: "energy_import_wh",
+    Utility.GAS: "volume_m3",
+    Utility.WATER: "volume_m3",
+}
+
+
+@dataclass(slots=True)
+class _Register:
+    ts: float
+    raw: int
+    scaler: int
+
+
+@dataclass(slots=True)
+class _Totals:
+    """Running totals for one utility since local midnight (mutable: the hot path)."""
+
+    has_energy: bool
+    standing_milli: int
+    amount: float = 0.0
+    energy_wh: float = 0.0
+    cost_milli: int = 0
+    last_at: float | None = None
+
+    def add(self, amount: float, energy_wh: float | None, cost_milli: int,
+            at: float | None) -> None:
+        self.amount += amount
+        self.energy_wh += energy_wh or 0.0
+        self.cost_milli += cost_milli
+        if at is not None:
+            self.last_at = at
+
+    def frozen(self, utility: Utility) -> UtilityToday:
+        return UtilityToday(utility, self.amount, self.energy_wh if self.has_energy else None,
+                            self.cost_milli, self.standing_milli, self.last_at)
+
+
+class Ingest:
+    def __init__(
+        self, *, meters: Mapping[str, MeterDevice], tariffs: Mapping[Utility, Tariff],
+        tz: str, diag: Diagnostics, gas_cv_mj_m3: float = 39.5,
+    ) -> None:
+        self.meters = dict(meters)
+        self.tariffs = dict(tariffs)
+        self.tz = zoneinfo.ZoneInfo(tz)
+        self.diag = diag
+        self.gas_cv = gas_cv_mj_m3
+        self._last: dict[tuple[str, str], _Register] = {}
+        self._pricers: dict[tuple[str, str], Pricer] = {}
+        self._day: dt.date | None = None
+        self._day_start = 0.0
+        self._day_end = 0.0
+        self._today: dict[Utility, _Totals] = {}
+        self._demand_w: float | None = None
+        self._last_frame_at: float | None = None
+        self._at = 0.0
+
+    # --- start-up --------------------------------------------------------------------------
+    def resume(self, reader: StoreReader, now: float) -> None:
+        """Continue from the store: register baselines and today's totals so far."""
+        for (meter, quantity), last in reader.last_readings().items():
+            self._last[(meter, quantity)] = _Register(last.ts, last.raw, last.scaler)
+        self._start_day(now)
+        for utility in Utility:
+            total = reader.usage_total(utility, self._day_start, self._day_end)
+            self._today[utility].add(total.amount, total.energy_wh, total.cost_milli, None)
+        self._at = now
+
+    # --- per frame ---------------------------------------------------------------------------
+    def handle(self, frame: RxFrame) -> tuple[Batch | None, Snapshot] | None:
+        info = frame.info
+        if info.fcs_ok is False:
+            self.diag.count("radio.fcs_error")
+            return None
+        try:
+            mac = parse_mpdu(frame.psdu, info.fcs_len)
+        except FrameError as e:
+            self.diag.count("smwap.fcs_error" if "FCS" in e.reason else "smwap.frame_error")
+            log.info("dropped a frame: %s", e)
+            return None
+        if mac.frame_type is not FrameType.DATA:
+            self.diag.count("smwap.not_data")
+            return None
+        if mac.src is None or mac.src.mode is not AddrMode.EXTENDED:
+            self.diag.count("smwap.no_source_address")
+            return None
+        eui = str(mac.src)
+        paired = self.meters.get(eui)
+        if paired is None:
+            self.diag.count("smwap.unknown_source")
+            log.info("ignored a frame from %s: not a paired meter", eui)
+            return None
+        self.diag.count("smwap.frames_ok")
+        try:
+            push = decode_push(mac.payload, meter=eui, utility=paired.utility,
+                               received_at=info.timestamp)
+        except MeterDecodeError as e:
+            self.diag.count("meter.decode_error")
+            log.warning("could not decode a push from %s: %s", eui, e)
+            return None
+        self.diag.count("meter.pushes")
+        self._last_frame_at = info.timestamp
+        self.diag.set(f"meter.{eui}.last_seen", round(info.timestamp, 3))
+        if info.rssi_dbm is not None:
+            self.diag.set(f"meter.{eui}.rssi_dbm", round(info.rssi_dbm, 1))
+        batch = self.accept(paired, push.readings, seen_at=info.timestamp)
+        return batch, self.snapshot(push.readings)
+
+    def accept(self, meter: MeterDevice, readings: tuple[Reading, ...] | list[Reading],
+               *, seen_at: float) -> Batch:
+        """Readings from one push -> the store batch; updates live totals."""
+        if readings:
+            self.roll_day(max(r.timestamp for r in readings))
+        usage: list[Usage] = []
+        for r in readings:
+            if r.quantity == "power_import_w" and r.utility is Utility.ELECTRICITY:
+                self._demand_w = float(r.value)
+            elif r.quantity == USAGE_QUANTITY.get(r.utility):
+                u = self._delta(r)
+                if u is not None:
+                    usage.append(u)
+            else:
+                self._last[(r.meter, r.quantity)] = _Register(r.timestamp, r.raw, r.scaler)
+        self._at = max(self._at, seen_at)
+        return Batch(readings=readings, usage=usage,
+                     meters=(MeterInfo(meter.eui64, meter.utility, meter.label,
+                                       round(seen_at * 1000)),))
+
+    def _delta(self, r: Reading) -> Usage | None:
+        key = (r.meter, r.quantity)
+        prev = self._last.get(key)
+        if prev is not None and r.timestamp <= prev.ts:
+            self.diag.count("meter.duplicate_or_old")
+            return None
+        self._last[key] = _Register(r.timestamp, r.raw, r.scaler)
+        if prev is None:
+            return None  # the first register is the baseline
+        amount = r.value - Decimal(prev.raw).scaleb(prev.scaler)
+        if amount < 0:
+            self.diag.count("meter.register_reset")
+            log.warning("%s %s went backwards (%s -> %s): new baseline", r.meter, r.quantity,
+                        Decimal(prev.raw).scaleb(prev.scaler), r.value)
+            return None
+        energy_wh = self._energy_wh(r.utility, amount)
+        pricer = self._pricers.get(key)
+        if pricer is None and r.utility in self.tariffs:
+            pricer = self._pricers[key] = Pricer(self.tariffs[r.utility])
+        cost = pricer.add(amount if energy_wh is None else energy_wh, prev.ts, r.timestamp) \
+            if pricer else 0
+        energy = None if energy_wh is None else float(energy_wh)
+        if self._day_start < r.timestamp <= self._day_end:
+            self._today[r.utility].add(float(amount), energy, cost, r.timestamp)
+        return Usage(meter=r.meter, utility=r.utility,
+                     minute_ms=int((r.timestamp - 0.001) // 60) * 60_000,
+                     amount=float(amount), energy_wh=energy, cost_milli=cost)
+
+    def _energy_wh(self, utility: Utility, amount: Decimal) -> Decimal | None:
+        if utility is Utility.ELECTRICITY:
+            return amount
+        if utility is Utility.GAS:
+            return volume_to_kwh_exact(amount, calorific_value_mj_m3=self.gas_cv) * 1000
+        return None
+
+    # --- today ---------------------------------------------------------------------------------
+    def _start_day(self, t: float) -> None:
+        """Make 'today' the local day holding ``t`` (usage ending in (start, end] counts)."""
+        day = dt.datetime.fromtimestamp(t, self.tz).date()
+        self._day = day
+        self._day_start = dt.datetime.combine(day, dt.time(), self.tz).timestamp()
+        self._day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(),
+                                            self.tz).timestamp()
+        self._today = {}
+        for utility in Utility:
+            tariff = self.tariffs.get(utility)
+            standing = tariff.standing_charge_milli(1) if tariff else 0
+            self._today[utility] = _Totals(utility is not Utility.WATER, standing)
+
+    def roll_day(self, t: float) -> Snapshot | None:
+        """Start a new 'today' when ``t`` is past local midnight; returns the fresh snapshot."""
+        if self._day is not None and t <= self._day_end:
+            return None
+        self._start_day(t)
+        self._at = max(self._at, t)
+        return self.snapshot()
+
+    def snapshot(self, readings: tuple[Reading, ...] = ()) -> Snapshot:
+        if self._day is None:
+            self._start_day(self._at)
+        per_hour = None
+        tariff = self.tariffs.get(Utility.ELECTRICITY)
+        if self._demand_w is not None and tariff is not None:
+            per_hour = tariff.cost_milli(Decimal(str(self._demand_w)), self._at, self._at + 3600)
+        return Snapshot(at=self._at, demand_w=self._demand_w, demand_cost_milli_per_h=per_hour,
+                        today={u: t.frozen(u) for u, t in self._today.items()},
+                        last_frame_at=self._last_frame_at,
+                        readings=readings)

@@ -1,0 +1,175 @@
+"""Compose the layers into a running display: the demo and the configured run.
+
+This is the only module that knows every layer. It builds them bottom-up, hands them to a
+``Pipeline`` and then runs either the Qt UI or the headless printer until told to stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ihd import config as config_mod
+from ihd import logs, paths
+from ihd.app.ingest import Ingest
+from ihd.app.live import Snapshot
+from ihd.app.pipeline import Pipeline
+from ihd.app.seed import seed_history
+from ihd.clock import Clock, ScaledClock, WallClock
+from ihd.diag import Diagnostics
+from ihd.meter.device import MeterDevice
+from ihd.meter.reading import Utility
+from ihd.radio.contract import Radio, RadioError
+from ihd.radio.sim import SimRadio
+from ihd.sim.world import SimWorld, demo_world
+from ihd.store import Store
+from ihd.tariff import Tariff, tariffs_from_config
+
+log = logging.getLogger("ihd")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    p = paths.resolve(demo=True, config_file=args.config, data_dir=args.data_dir)
+    if args.fresh and p.data_dir.exists():
+        shutil.rmtree(p.data_dir)
+    p.ensure()
+    _file_logging(p, args.verbose)
+    cfg = config_mod.load(args.config) if args.config else config_mod.Config()
+    start = time.time()
+    clock = ScaledClock(start, args.speed)
+    world = demo_world(seed=args.seed, start=start, fcs_len=args.fcs, loss=args.loss,
+                       corruption=args.corruption, tz=cfg.timezone,
+                       gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+    diag = Diagnostics()
+    radio = SimRadio(world, clock=clock, channel=0, diag=diag)
+    return _run(args, cfg, p, clock, radio, world.devices(), diag,
+                seed_world=world, history_days=args.history_days)
+
+
+def run_configured(args: argparse.Namespace) -> int:
+    cfg_path = args.config or paths.default_config_file()
+    cfg = config_mod.load(cfg_path)
+    p = paths.resolve(demo=False, config_file=cfg_path, data_dir=args.data_dir)
+    p.ensure()
+    _file_logging(p, args.verbose)
+    clock = WallClock()
+    kind = cfg["radio.type"]
+    if kind != "sim":  # pragma: no cover - the schema only admits known types
+        raise RadioError(f"radio type {kind!r} is not supported by this build")
+    # Until pairing lands, the 'sim' radio is a simulated household on the wall clock.
+    world = demo_world(seed=1, start=clock.now(), fcs_len=cfg["radio.fcs_len"],
+                       tz=cfg.timezone, gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+    diag = Diagnostics()
+    radio: Radio = SimRadio(world, clock=clock, channel=cfg["radio.channel"], diag=diag)
+    return _run(args, cfg, p, clock, radio, world.devices(), diag)
+
+
+def _file_logging(p: paths.Paths, verbose: bool) -> None:
+    logs.setup(level=logging.DEBUG if verbose else logging.INFO, log_dir=p.log_dir)
+
+
+def build_pipeline(
+    *, cfg: config_mod.Config, db_path: Path, clock: Clock, radio: Radio,
+    meters: dict[str, MeterDevice], diag: Diagnostics, diag_path: Path | None = None,
+    seed_world: SimWorld | None = None, history_days: int = 0,
+) -> Pipeline:
+    tariffs: dict[Utility, Tariff] = tariffs_from_config(cfg)
+    store = Store(db_path, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
+    ingest = Ingest(meters=meters, tariffs=tariffs, tz=cfg.timezone, diag=diag,
+                    gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+    now = clock.now()
+    with store.reader() as reader:
+        ingest.resume(reader, now)
+        span = reader.span()
+    if seed_world is not None and history_days > 0:
+        since = max(span[1], now - history_days * 86400) if span else now - history_days * 86400
+        if since < now - 60:
+            t0 = time.monotonic()
+            n = seed_history(seed_world, store, ingest, start=since, end=now)
+            log.info("seeded %d demo readings (%.1f days) in %.1f s", n,
+                     (now - since) / 86400, time.monotonic() - t0)
+    return Pipeline(radio=radio, ingest=ingest, store=store, diag=diag, clock=clock,
+                    diag_path=diag_path)
+
+
+def _run(args: argparse.Namespace, cfg: config_mod.Config, p: paths.Paths, clock: Clock,
+         radio: Radio, meters: dict[str, MeterDevice], diag: Diagnostics, *,
+         seed_world: SimWorld | None = None, history_days: int = 0) -> int:
+    from ihd.ui.app import has_display
+
+    diag.set("app.mode", args.command)
+    diag.set("app.data_dir", str(p.data_dir))
+    pipeline = build_pipeline(cfg=cfg, db_path=p.database, clock=clock, radio=radio,
+                              meters=meters, diag=diag, diag_path=p.diag_snapshot,
+                              seed_world=seed_world, history_days=history_days)
+    if args.screenshot is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        if args.run_for is None:
+            args.run_for = 3.0
+    headless = args.headless or not has_display()
+    if headless and not args.headless:
+        print("ihd: no display found (DISPLAY/WAYLAND_DISPLAY unset): running headless, "
+              "one line per reading. Use --screenshot PNG to render the UI offscreen.",
+              file=sys.stderr)
+    if headless:
+        return _run_headless(pipeline, cfg, args.run_for)
+    return _run_gui(pipeline, cfg, clock, args.run_for, args.screenshot)
+
+
+def _run_gui(pipeline: Pipeline, cfg: config_mod.Config, clock: Clock,
+             run_for: float | None, screenshot: Path | None) -> int:
+    from PySide6.QtCore import QTimer
+
+    from ihd.tariff.money import currency_for
+    from ihd.ui.app import Gui
+
+    gui = Gui(clock=clock, currency=currency_for(cfg["household.currency"]), tz=cfg.timezone)
+    pipeline.add_listener(gui.listener())
+    signal.signal(signal.SIGINT, lambda *_: gui.app.quit())
+    signal.signal(signal.SIGTERM, lambda *_: gui.app.quit())
+    wake = QTimer()  # lets Python run its signal handlers while Qt waits
+    wake.start(250)
+    wake.timeout.connect(lambda: None)
+    pipeline.start()
+    try:
+        return gui.run(run_for=run_for, screenshot=screenshot)
+    finally:
+        pipeline.stop()
+        gui.close()
+
+
+def _run_headless(pipeline: Pipeline, cfg: config_mod.Config, run_for: float | None) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pipeline.add_listener(reading_printer(cfg.timezone))
+    pipeline.start()
+    try:
+        stop.wait(run_for)
+    finally:
+        pipeline.stop()
+    return 0
+
+
+def reading_printer(tz: str, out: Callable[[str], None] = print) -> Callable[[Snapshot], None]:
+    """One line per reading: local time, utility, meter, quantity, value and unit."""
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo(tz)
+
+    def listener(snap: Snapshot) -> None:
+        for r in snap.readings:
+            when = dt.datetime.fromtimestamp(r.timestamp, zone).strftime("%Y-%m-%d %H:%M:%S")
+            out(f"{when}  {r.utility:<11}  {r.meter}  {r.quantity:<18} {r.value} {r.unit}")
+        sys.stdout.flush()
+
+    return listener

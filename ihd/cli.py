@@ -1,0 +1,200 @@
+"""The ``ihd`` command.
+
+Every subcommand turns expected failures (a broken config, an unreadable database, a
+missing radio) into one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ihd import __version__
+
+EPILOG = """\
+examples:
+  ihd demo                      the display with a simulated household (no hardware)
+  ihd demo --speed 60           an hour a minute
+  ihd demo --screenshot home.png --run-for 3
+  ihd run                       a real radio, from the config file
+  ihd diag                      every counter and state of the running display
+  ihd config --example          a commented config file with all the defaults
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="config file (default: the platform config dir's ihd/config.toml)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="where history, logs and runtime files live")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+
+
+def _display(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--headless", action="store_true",
+                   help="no window: print one line per reading (automatic without a display)")
+    p.add_argument("--screenshot", type=Path, metavar="PNG",
+                   help="render the UI offscreen and save it as PNG, then exit")
+    p.add_argument("--run-for", type=float, metavar="SECONDS",
+                   help="stop after this many wall-clock seconds")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ihd", description="An open in-home energy display for SMWAP smart meters.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"ihd {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the display on a simulated household",
+                          description="Run the full display on a simulated household whose "
+                          "meters send real SMWAP frames over a simulated radio channel. "
+                          "Needs no hardware and no configuration.")
+    _common(demo)
+    _display(demo)
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="simulated time per wall second (60 = an hour a minute)")
+    demo.add_argument("--seed", type=int, default=1, help="household random seed")
+    demo.add_argument("--history-days", type=int, default=30,
+                      help="days of seeded history on first start (default 30)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="delete the demo's history and start again")
+    demo.add_argument("--fcs", type=int, choices=(2, 4), default=4,
+                      help="FCS octets the simulated meters send (default 4)")
+    demo.add_argument("--loss", type=float, default=0.02,
+                      help="fraction of frames lost on the simulated air (default 0.02)")
+    demo.add_argument("--corruption", type=float, default=0.01,
+                      help="fraction of frames with bit errors (default 0.01)")
+
+    run = sub.add_parser("run", help="run the display on the configured radio",
+                         description="Run the display on the radio named in the config file.")
+    _common(run)
+    _display(run)
+
+    diag = sub.add_parser("diag", help="print every counter and state",
+                          description="Print the diagnostics of the running display (and of "
+                          "its history store).")
+    _common(diag)
+    diag.add_argument("--demo", action="store_true", help="look at the demo's data directory")
+    diag.add_argument("--json", action="store_true", help="machine-readable output")
+
+    cfg = sub.add_parser("config", help="check or show the configuration")
+    _common(cfg)
+    cfg.add_argument("--example", action="store_true", help="print a commented default config")
+
+    sub.add_parser("version", help="print the version")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from ihd import logs
+
+    logs.setup(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    cmd = args.command
+    if cmd is None:
+        parser().print_help()
+        return 2
+    if cmd == "version":
+        print(f"ihd {__version__}")
+        return 0
+    from ihd.config import ConfigError
+    from ihd.radio.contract import RadioError
+    from ihd.store import StoreError
+
+    try:
+        if cmd == "demo":
+            from ihd.app.runner import run_demo
+            return run_demo(args)
+        if cmd == "run":
+            from ihd.app.runner import run_configured
+            return run_configured(args)
+        if cmd == "diag":
+            return _diag(args)
+        if cmd == "config":
+            return _config(args)
+    except (ConfigError, StoreError, RadioError) as e:
+        print(f"ihd: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(cmd)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ihd import config, paths
+
+    if args.example:
+        print(config.example(), end="")
+        return 0
+    where = args.config or paths.default_config_file()
+    cfg = config.load(where)
+    print(f"{where}: {'ok' if cfg.source else 'not present, using defaults'}")
+    return 0
+
+
+def _diag(args: argparse.Namespace) -> int:
+    from ihd import paths
+    from ihd.diag import format_snapshot
+
+    p = paths.resolve(demo=args.demo, config_file=args.config, data_dir=args.data_dir)
+    out: dict[str, object] = {}
+    snap_path = p.diag_snapshot
+    if snap_path.is_file():
+        snap = json.loads(snap_path.read_text())
+        age = time.time() - float(snap.get("written_at", 0))
+        out["process"] = {"pid": snap.get("pid"), "snapshot_age_s": round(age, 1),
+                          "running": age < 30}
+        out["counters"] = snap.get("counters", {})
+        out["states"] = snap.get("states", {})
+    else:
+        out["process"] = {"running": False, "note": f"no snapshot at {snap_path}"}
+    if p.database.is_file():
+        out["store"] = _describe_store(p.database)
+    else:
+        out["store"] = {"database": str(p.database), "note": "no history yet"}
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    proc = out["process"]
+    assert isinstance(proc, dict)
+    if proc.get("running"):
+        print(f"display running (pid {proc['pid']}), snapshot {proc['snapshot_age_s']} s old")
+    elif "snapshot_age_s" in proc:
+        print(f"display not running (last snapshot {proc['snapshot_age_s']:.0f} s old)")
+    else:
+        print("display not running:", proc.get("note"))
+    body = format_snapshot({"states": out.get("states", {}), "counters": out.get("counters", {})})
+    if body:
+        print(body)
+    print("store:")
+    store = out["store"]
+    assert isinstance(store, dict)
+    for k, v in store.items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+def _describe_store(db: Path) -> dict[str, object]:
+    """Rows, span and size of a history database, read-only (safe while the app runs)."""
+    import datetime as dt
+
+    from ihd.store import StoreReader
+
+    info: dict[str, object] = {"database": str(db), "size_mb": round(db.stat().st_size / 1e6, 2)}
+    with StoreReader(db) as reader:
+        info.update(reader.counts())
+        span = reader.span()
+        if span:
+            info["first"] = dt.datetime.fromtimestamp(span[0]).isoformat(timespec="seconds")
+            info["last"] = dt.datetime.fromtimestamp(span[1]).isoformat(timespec="seconds")
+        info["meters"] = ", ".join(f"{m.eui64} ({m.utility})" for m in reader.meters()) or "none"
+    return info
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The simulated radio: the display's receiver on the simulated air.
+
+It behaves like a radio that leaves framing to the host (CC1200-style): it gets whole
+PPDUs off the air and runs ``smwap.phy`` to find the PHR, de-whiten and cut out the PSDU,
+then hands the PSDU with its ``RxInfo`` to the pipeline like any other radio. A PPDU whose
+PHR is damaged is dropped here and counted, as a real demodulator would lose it.
+
+In ``open()`` it starts the "ihd-sim" thread that advances the simulated household and air
+on the demo clock; ``pump=False`` leaves that to the caller (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from ihd.clock import Clock
+from ihd.diag import Diagnostics
+from ihd.radio.contract import RxFrame, RxInfo
+from ihd.sim.air import AirRx
+from ihd.sim.world import SimWorld
+from ihd.smwap.errors import PhyError
+from ihd.smwap.phy import parse_ppdu
+
+log = logging.getLogger("ihd.radio.sim")
+
+
+class SimRadio:
+    name = "sim"
+
+    def __init__(self, world: SimWorld, *, clock: Clock, channel: int = 0,
+                 diag: Diagnostics | None = None, pump: bool = True) -> None:
+        self.world = world
+        self.clock = clock
+        self.channel = channel
+        self.diag = diag or Diagnostics()
+        self.pump = pump
+        self._rx: queue.Queue[RxFrame] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()   # the world is touched by the sim thread only, or tests
+        world.attach_display(self._on_air, channel=channel)
+
+    def open(self) -> None:
+        if self.pump and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="ihd-sim", daemon=True)
+            self._thread.start()
+
+    def receive(self, timeout: float) -> RxFrame | None:
+        try:
+            return self._rx.get(timeout=timeout) if timeout > 0 else self._rx.get_nowait()
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def run_until(self, t: float) -> None:
+        """Advance the simulated world to ``t`` (what the sim thread does on its own)."""
+        with self._lock:
+            self.world.run_until(t)
+
+    def _run(self) -> None:
+        self.run_until(self.clock.now())
+        while not self._stop.is_set():
+            nxt = self.world.next_event_time()
+            if not self.clock.sleep_until(nxt, self._stop):
+                return
+            self.run_until(self.clock.now())
+
+    def _on_air(self, ppdu: bytes, rx: AirRx) -> None:
+        try:
+            p = parse_ppdu(ppdu)
+        except PhyError as e:
+            self.diag.count("radio.phy_error")
+            log.info("lost a frame at the PHY: %s", e)
+            return
+        info = RxInfo(timestamp=rx.end, channel=rx.channel, fcs_len=p.phr.fcs_len,
+                      whitened=p.phr.whitened, fcs_ok=None, rssi_dbm=rx.rssi_dbm, lqi=None)
+        self._rx.put(RxFrame(p.psdu, info))

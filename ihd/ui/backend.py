@@ -1,0 +1,253 @@
+"""The QObjects that QML sees: one per concept on the screen.
+
+They are registered as QML singletons in the ``Ihd.Backend`` module (not context
+properties, whose objects die before the engine at exit). Each holds display-ready
+values with notify signals; ``UiController`` is the only writer, and it runs in the GUI
+thread. Background threads reach it only by emitting ``UiController.snapshotReady``,
+which Qt queues onto the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from enum import IntEnum, auto
+from typing import Any, ClassVar, TypeVar
+
+from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
+from PySide6.QtQml import QmlElement, QmlSingleton, QQmlEngine
+
+from ihd.app.live import Snapshot, UtilityToday
+from ihd.clock import Clock
+from ihd.meter.reading import Utility
+from ihd.tariff.money import Currency
+from ihd.ui import text
+from ihd.ui.listmodel import RoleListModel
+
+QML_IMPORT_NAME = "Ihd.Backend"
+QML_IMPORT_MAJOR_VERSION = 1
+
+T = TypeVar("T", bound=QObject)
+
+
+class _Provided:
+    """Mixin: the engine asks ``create`` for the instance the app made (one per process)."""
+
+    _instance: ClassVar[QObject | None] = None
+
+    @classmethod
+    def provide(cls: type[T], instance: T) -> T:  # type: ignore[misc]
+        cls._instance = instance  # type: ignore[attr-defined]
+        return instance
+
+    @staticmethod
+    def _own(engine: QQmlEngine, obj: QObject | None) -> QObject:
+        if obj is None:
+            raise RuntimeError("backend singleton requested before the app provided it")
+        QQmlEngine.setObjectOwnership(obj, QQmlEngine.ObjectOwnership.CppOwnership)
+        return obj
+
+
+@QmlElement
+@QmlSingleton
+class Live(QObject, _Provided):
+    """Electricity demand right now, and what it costs."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._watts = 0.0
+        self._has = False
+        self._demand = "–"
+        self._cost = ""
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, Live._instance)
+
+    def set(self, watts: float | None, cost_text: str) -> None:
+        has = watts is not None
+        demand = text.kilowatts(watts) if watts is not None else "–"
+        new = (float(watts or 0.0), has, demand, cost_text)
+        if new != (self._watts, self._has, self._demand, self._cost):
+            self._watts, self._has, self._demand, self._cost = new
+            self.changed.emit()
+
+    @Property(float, notify=changed)
+    def watts(self) -> float:
+        return self._watts
+
+    @Property(bool, notify=changed)
+    def hasDemand(self) -> bool:
+        return self._has
+
+    @Property(str, notify=changed)
+    def demandText(self) -> str:
+        return self._demand
+
+    @Property(str, notify=changed)
+    def costPerHourText(self) -> str:
+        return self._cost
+
+
+@QmlElement
+@QmlSingleton
+class Link(QObject, _Provided):
+    """Is the display hearing its meters? ``state``: waiting, live, stale or lost."""
+
+    changed = Signal()
+    STALE_AFTER_S: ClassVar[float] = 60.0
+    LOST_AFTER_S: ClassVar[float] = 300.0
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._state = "waiting"
+        self._text = "Waiting for the meter"
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, Link._instance)
+
+    def refresh(self, last_frame_at: float | None, now: float) -> None:
+        if last_frame_at is None:
+            state, msg = "waiting", "Waiting for the meter"
+        else:
+            age = now - last_frame_at
+            state = ("live" if age < self.STALE_AFTER_S
+                     else "stale" if age < self.LOST_AFTER_S else "lost")
+            msg = f"Meter heard {text.age(age)}"
+        if (state, msg) != (self._state, self._text):
+            self._state, self._text = state, msg
+            self.changed.emit()
+
+    @Property(str, notify=changed)
+    def state(self) -> str:
+        return self._state
+
+    @Property(str, notify=changed)
+    def text(self) -> str:
+        return self._text
+
+
+@QmlElement
+@QmlSingleton
+class HouseClock(QObject, _Provided):
+    """The household's local time, from the app clock (simulated time in the demo)."""
+
+    changed = Signal()
+
+    def __init__(self, tz: str = "UTC", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tz = zoneinfo.ZoneInfo(tz)
+        self._time = ""
+        self._date = ""
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, HouseClock._instance)
+
+    def refresh(self, now: float) -> None:
+        local = dt.datetime.fromtimestamp(now, self._tz)
+        t, d = local.strftime("%H:%M"), local.strftime("%A %-d %B")
+        if (t, d) != (self._time, self._date):
+            self._time, self._date = t, d
+            self.changed.emit()
+
+    @Property(str, notify=changed)
+    def timeText(self) -> str:
+        return self._time
+
+    @Property(str, notify=changed)
+    def dateText(self) -> str:
+        return self._date
+
+
+class TodayRoles(IntEnum):
+    utility = 0x0101
+    title = auto()
+    amountText = auto()
+    unit = auto()
+    costText = auto()
+    detailText = auto()
+    hasData = auto()
+
+
+_TITLES = {Utility.ELECTRICITY: "Electricity", Utility.GAS: "Gas", Utility.WATER: "Water"}
+
+
+@QmlElement
+@QmlSingleton
+class Today(RoleListModel, _Provided):
+    """Since local midnight, per utility: one row each, in a fixed order."""
+
+    Roles = TodayRoles
+    key_role = "utility"
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, Today._instance)
+
+    def set_today(self, today: dict[Utility, UtilityToday], currency: Currency) -> None:
+        rows = []
+        for utility in (Utility.ELECTRICITY, Utility.GAS, Utility.WATER):
+            u = today.get(utility)
+            rows.append(_today_row(utility, u, currency))
+        self.update(rows)
+
+
+def _today_row(utility: Utility, u: UtilityToday | None, currency: Currency) -> dict[str, Any]:
+    if utility is Utility.WATER:
+        amount, unit = (text.litres(u.amount) if u else "–"), "litres"
+    else:
+        wh = u.energy_wh if u and u.energy_wh is not None else None
+        amount, unit = (text.kilowatt_hours(wh) if wh is not None else "–"), "kWh"
+    return {
+        "utility": str(utility),
+        "title": _TITLES[utility],
+        "amountText": amount,
+        "unit": unit,
+        "costText": text.money(u.total_milli, currency) if u else "–",
+        "detailText": (f"incl. {text.money(u.standing_milli, currency)} standing charge"
+                       if u and u.standing_milli else ""),
+        "hasData": u is not None,
+    }
+
+
+class UiController(QObject):
+    """Applies snapshots from the pipeline to the singletons, in the GUI thread."""
+
+    snapshotReady = Signal(object)
+
+    def __init__(self, *, clock: Clock, currency: Currency, tz: str,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.clock = clock
+        self.currency = currency
+        self.live = Live.provide(Live(self))
+        self.link = Link.provide(Link(self))
+        self.house_clock = HouseClock.provide(HouseClock(tz, self))
+        self.today = Today.provide(Today(self))
+        self.today.set_today({}, currency)
+        self.last: Snapshot | None = None
+        self.snapshotReady.connect(self.apply)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self.tick)
+        self._timer.start()
+        self.tick()
+
+    @Slot(object)
+    def apply(self, snap: Snapshot) -> None:
+        self.last = snap
+        cost = ("" if snap.demand_cost_milli_per_h is None
+                else text.per_hour(snap.demand_cost_milli_per_h, self.currency))
+        self.live.set(snap.demand_w, cost)
+        self.today.set_today(dict(snap.today), self.currency)
+        self.tick()
+
+    @Slot()
+    def tick(self) -> None:
+        now = self.clock.now()
+        self.house_clock.refresh(now)
+        self.link.refresh(self.last.last_frame_at if self.last else None, now)
