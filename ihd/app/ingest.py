@@ -97,8 +97,16 @@ class Ingest:
     # --- start-up --------------------------------------------------------------------------
     def resume(self, reader: StoreReader, now: float) -> None:
         """Continue from the store: register baselines and today's totals so far."""
+        demand_at = -1.0
         for (meter, quantity), last in reader.last_readings().items():
             self._last[(meter, quantity)] = _Register(last.ts, last.raw, last.scaler)
+            paired = self.meters.get(meter)
+            if (quantity == "power_import_w" and paired is not None
+                    and paired.utility is Utility.ELECTRICITY and last.ts > demand_at):
+                demand_at = last.ts
+                self._demand_w = float(Decimal(last.raw).scaleb(last.scaler))
+        seen = [m.seen_ms / 1000 for m in reader.meters() if m.eui64 in self.meters]
+        self._last_frame_at = max(seen, default=None)
         self._start_day(now)
         for utility in Utility:
             total = reader.usage_total(utility, self._day_start, self._day_end)

@@ -208,7 +208,7 @@ def _today_row(utility: Utility, u: UtilityToday | None, currency: Currency) -> 
         "amountText": amount,
         "unit": unit,
         "costText": text.money(u.total_milli, currency) if u else "–",
-        "detailText": (f"incl. {text.money(u.standing_milli, currency)} standing charge"
+        "detailText": (f"incl. {text.money(u.standing_milli, currency)} standing"
                        if u and u.standing_milli else ""),
         "hasData": u is not None,
     }

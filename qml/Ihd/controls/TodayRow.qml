@@ -2,7 +2,8 @@ import QtQuick
 import QtQuick.Layouts
 import Ihd
 
-// One utility's "today" line: colour tab, name, amount with unit, cost.
+// One utility's "today" line: colour tab; name over amount on the left; cost over the
+// standing-charge note on the right.
 Item {
     id: row
     property string utility
@@ -13,43 +14,63 @@ Item {
     property string detailText
     implicitHeight: 84
 
-    Rectangle {
-        id: tab
-        width: 8; radius: 4
-        anchors { left: parent.left; top: parent.top; bottom: parent.bottom; margins: 8 }
-        color: Theme.utilityColor(row.utility)
-    }
-    ColumnLayout {
-        anchors { left: tab.right; leftMargin: 16; verticalCenter: parent.verticalCenter }
-        spacing: 0
-        Text { text: row.title; color: Theme.text; font.pixelSize: Theme.body; font.bold: true }
-        Text {
-            text: row.detailText
-            visible: text !== ""
-            color: Theme.textDim
-            font.pixelSize: 16
+    RowLayout {
+        anchors { fill: parent; leftMargin: 8; rightMargin: 8 }
+        spacing: 14
+
+        Rectangle {
+            Layout.preferredWidth: 8
+            Layout.fillHeight: true
+            Layout.topMargin: 8
+            Layout.bottomMargin: 8
+            radius: 4
+            color: Theme.utilityColor(row.utility)
         }
-    }
-    Row {
-        anchors { right: cost.left; rightMargin: 28; baseline: cost.baseline }
-        spacing: 6
-        Text {
-            objectName: "amount_" + row.utility
-            text: row.amountText
-            color: Theme.text
-            font.pixelSize: Theme.large
+        ColumnLayout {
+            Layout.fillWidth: true
+            Layout.alignment: Qt.AlignVCenter
+            spacing: 0
+            Text {
+                text: row.title
+                color: Theme.textDim
+                font.pixelSize: Theme.small
+            }
+            Row {
+                spacing: 6
+                Text {
+                    id: amount
+                    objectName: "amount_" + row.utility
+                    text: row.amountText
+                    color: Theme.text
+                    font.pixelSize: Theme.large
+                    font.bold: true
+                }
+                Text {
+                    text: row.unit
+                    color: Theme.textDim
+                    font.pixelSize: Theme.small
+                    anchors.baseline: amount.baseline
+                }
+            }
         }
-        Text { text: row.unit; color: Theme.textDim; font.pixelSize: Theme.small }
-    }
-    Text {
-        id: cost
-        objectName: "cost_" + row.utility
-        text: row.costText
-        width: 120
-        horizontalAlignment: Text.AlignRight
-        anchors { right: parent.right; rightMargin: 8; verticalCenter: parent.verticalCenter }
-        color: Theme.text
-        font.pixelSize: Theme.large
-        font.bold: true
+        ColumnLayout {
+            Layout.alignment: Qt.AlignVCenter | Qt.AlignRight
+            spacing: 0
+            Text {
+                objectName: "cost_" + row.utility
+                Layout.alignment: Qt.AlignRight
+                text: row.costText
+                color: Theme.text
+                font.pixelSize: Theme.large
+                font.bold: true
+            }
+            Text {
+                Layout.alignment: Qt.AlignRight
+                text: row.detailText
+                visible: text !== ""
+                color: Theme.textDim
+                font.pixelSize: 15
+            }
+        }
     }
 }
