@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="household random seed")
     demo.add_argument("--history-days", type=int, default=30,
                       help="days of seeded history on first start (default 30)")
+    demo.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
+                      help="start the simulated clock at this local time (implies a "
+                      "throwaway data directory unless --data-dir is given)")
     demo.add_argument("--fresh", action="store_true",
                       help="delete the demo's history and start again")
     demo.add_argument("--fcs", type=int, choices=(2, 4), default=4,

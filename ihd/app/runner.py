@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -38,13 +39,18 @@ log = logging.getLogger("ihd")
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    p = paths.resolve(demo=True, config_file=args.config, data_dir=args.data_dir)
+    cfg = config_mod.load(args.config) if args.config else config_mod.Config()
+    start = time.time()
+    data_dir = args.data_dir
+    if args.start:
+        start = _parse_start(args.start, cfg.timezone)
+        if data_dir is None:  # another day's history must not mix with the usual demo's
+            data_dir = Path(tempfile.mkdtemp(prefix="ihd-demo-"))
+    p = paths.resolve(demo=True, config_file=args.config, data_dir=data_dir)
     if args.fresh and p.data_dir.exists():
         shutil.rmtree(p.data_dir)
     p.ensure()
     _file_logging(p, args.verbose)
-    cfg = config_mod.load(args.config) if args.config else config_mod.Config()
-    start = time.time()
     clock = ScaledClock(start, args.speed)
     world = demo_world(seed=args.seed, start=start, fcs_len=args.fcs, loss=args.loss,
                        corruption=args.corruption, tz=cfg.timezone,
@@ -53,6 +59,19 @@ def run_demo(args: argparse.Namespace) -> int:
     radio = SimRadio(world, clock=clock, channel=0, diag=diag)
     return _run(args, cfg, p, clock, radio, world.devices(), diag,
                 seed_world=world, history_days=args.history_days)
+
+
+def _parse_start(text: str, tz: str) -> float:
+    import zoneinfo
+
+    try:
+        local = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise config_mod.ConfigError(
+            f"--start: expected a local time like 2026-11-25T18:30, got {text!r}") from None
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return local.timestamp()
 
 
 def run_configured(args: argparse.Namespace) -> int:
