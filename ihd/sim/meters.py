@@ -18,7 +18,7 @@ from ihd.meter.gas import VOLUME_CORRECTION_FACTOR
 from ihd.meter.obis import REGISTERS, Register, format_obis
 from ihd.meter.reading import Reading, Utility
 from ihd.sim.household import Household
-from ihd.smwap import Address, MacFrame, build_mpdu
+from ihd.smwap import Address, AuxSecurityHeader, MacFrame, build_mpdu
 from ihd.smwap.phy import build_ppdu
 
 ENERGY_IMPORT = REGISTERS[(1, 0, 1, 8, 0, 255)]
@@ -27,6 +27,17 @@ GAS_VOLUME = REGISTERS[(7, 0, 3, 0, 0, 255)]
 WATER_VOLUME = REGISTERS[(8, 0, 1, 0, 0, 255)]
 
 VOLUME_CORRECTION = float(VOLUME_CORRECTION_FACTOR)
+
+
+def meter_frame(*, src_eui64: str, dst: Address, pan_id: int, seq: int, payload: bytes,
+                fcs_len: int, whitened: bool = True, ack_request: bool = False,
+                aux: AuxSecurityHeader | None = None) -> bytes:
+    """The PPDU a meter sends for one push: 802.15.4 data frame (2006 format, source by
+    EUI-64, PAN ID compressed) with its FCS, in an MR-FSK PPDU. ``payload`` is the MAC
+    payload as it goes on air (already secured when ``aux`` is given)."""
+    mac = MacFrame.data(src=Address.from_eui64(src_eui64), dst=dst, dst_pan=pan_id, seq=seq,
+                        payload=payload, aux=aux, ack_request=ack_request)
+    return build_ppdu(build_mpdu(mac, fcs_len), fcs_len=fcs_len, whitened=whitened)
 
 
 @dataclass(slots=True)
@@ -79,8 +90,8 @@ class SimMeter:
         """The PPDU this meter sends at ``t``; advances its sequence and invoke ids."""
         values: list[PushValue] = list(self.values(t))
         apdu = build_push(values, timestamp=t, invoke_id=self.invoke_id)
-        mac = MacFrame.data(src=Address.from_eui64(self.device.eui64), dst=display,
-                            dst_pan=pan_id, seq=self.seq, payload=apdu)
+        ppdu = meter_frame(src_eui64=self.device.eui64, dst=display, pan_id=pan_id,
+                           seq=self.seq, payload=apdu, fcs_len=fcs_len, whitened=whitened)
         self.seq = (self.seq + 1) & 0xFF
         self.invoke_id = (self.invoke_id + 1) & 0xFFFFFF
-        return build_ppdu(build_mpdu(mac, fcs_len), fcs_len=fcs_len, whitened=whitened)
+        return ppdu
