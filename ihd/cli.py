@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ihd import __version__
 
@@ -24,6 +27,20 @@ examples:
   ihd diag                      every counter and state of the running display
   ihd config --example          a commented config file with all the defaults
 """
+
+
+def _positive(text: str) -> float:
+    v = float(text)
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text!r}")
+    return v
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -56,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
                           "Needs no hardware and no configuration.")
     _common(demo)
     _display(demo)
-    demo.add_argument("--speed", type=float, default=1.0,
+    demo.add_argument("--speed", type=_positive, default=1.0,
                       help="simulated time per wall second (60 = an hour a minute)")
     demo.add_argument("--seed", type=int, default=1, help="household random seed")
     demo.add_argument("--history-days", type=int, default=30,
@@ -68,9 +85,9 @@ def parser() -> argparse.ArgumentParser:
                       help="delete the demo's history and start again")
     demo.add_argument("--fcs", type=int, choices=(2, 4), default=4,
                       help="FCS octets the simulated meters send (default 4)")
-    demo.add_argument("--loss", type=float, default=0.02,
+    demo.add_argument("--loss", type=_fraction, default=0.02,
                       help="fraction of frames lost on the simulated air (default 0.02)")
-    demo.add_argument("--corruption", type=float, default=0.01,
+    demo.add_argument("--corruption", type=_fraction, default=0.01,
                       help="fraction of frames with bit errors (default 0.01)")
 
     run = sub.add_parser("run", help="run the display on the configured radio",
@@ -100,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     cmd = args.command
     if cmd is None:
-        parser().print_help()
+        parser().print_help(sys.stderr)  # a usage error: not on stdout
         return 2
     if cmd == "version":
         print(f"ihd {__version__}")
@@ -121,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "config":
             return _config(args)
     except (ConfigError, StoreError, RadioError) as e:
+        print(f"ihd: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. --data-dir is a file, or not writable
         print(f"ihd: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -147,13 +167,15 @@ def _diag(args: argparse.Namespace) -> int:
     p = paths.resolve(demo=args.demo, config_file=args.config, data_dir=args.data_dir)
     out: dict[str, object] = {}
     snap_path = p.diag_snapshot
-    if snap_path.is_file():
-        snap = json.loads(snap_path.read_text())
+    snap = _read_snapshot(snap_path) if snap_path.is_file() else None
+    if snap is not None:
         age = time.time() - float(snap.get("written_at", 0))
         out["process"] = {"pid": snap.get("pid"), "snapshot_age_s": round(age, 1),
-                          "running": age < 30}
+                          "running": age < 30 and _alive(snap.get("pid"))}
         out["counters"] = snap.get("counters", {})
         out["states"] = snap.get("states", {})
+    elif snap_path.is_file():
+        out["process"] = {"running": False, "note": f"unreadable snapshot at {snap_path}"}
     else:
         out["process"] = {"running": False, "note": f"no snapshot at {snap_path}"}
     if p.database.is_file():
@@ -182,20 +204,47 @@ def _diag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_snapshot(path: Path) -> dict[str, Any] | None:
+    try:
+        snap = json.loads(path.read_text(encoding="utf-8"))
+        float(snap.get("written_at", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return snap if isinstance(snap, dict) else None
+
+
+def _alive(pid: object) -> bool:
+    """Is the process that wrote the snapshot still there? (The last one is written on exit.)"""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except PermissionError:
+        return True  # exists, belongs to another user
+    except OSError:
+        return False
+    return True
+
+
 def _describe_store(db: Path) -> dict[str, object]:
     """Rows, span and size of a history database, read-only (safe while the app runs)."""
     import datetime as dt
+    import sqlite3
 
-    from ihd.store import StoreReader
+    from ihd.store import StoreError, StoreReader
 
     info: dict[str, object] = {"database": str(db), "size_mb": round(db.stat().st_size / 1e6, 2)}
-    with StoreReader(db) as reader:
-        info.update(reader.counts())
-        span = reader.span()
-        if span:
-            info["first"] = dt.datetime.fromtimestamp(span[0]).isoformat(timespec="seconds")
-            info["last"] = dt.datetime.fromtimestamp(span[1]).isoformat(timespec="seconds")
-        info["meters"] = ", ".join(f"{m.eui64} ({m.utility})" for m in reader.meters()) or "none"
+    try:
+        with StoreReader(db) as reader:
+            info.update(reader.counts())
+            span = reader.span()
+            if span:
+                info["first"] = dt.datetime.fromtimestamp(span[0]).isoformat(timespec="seconds")
+                info["last"] = dt.datetime.fromtimestamp(span[1]).isoformat(timespec="seconds")
+            info["meters"] = (", ".join(f"{m.eui64} ({m.utility})" for m in reader.meters())
+                              or "none")
+    except sqlite3.Error as e:  # the reader opens lazily: a corrupt file fails here
+        raise StoreError(f"cannot read {db}: {e}") from None
     return info
 
 

@@ -10,6 +10,7 @@ back to a default would mis-price a household for months.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -83,7 +84,7 @@ def _timezone(v: Any) -> str:
     name = _string(v)
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         raise ValueError(
             f"unknown timezone {name!r} (use an IANA name like 'Europe/London')") from None
     return name
@@ -164,19 +165,30 @@ def parse(text: str, source: Path | None = None) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{where}: not valid TOML: {e}") from None
+        raise ConfigError(f"{where}: not valid TOML: {e}{_quote_line(text, str(e))}") from None
     values: dict[str, Any] = {}
     for key, v in _flatten(raw).items():
         spec = SCHEMA.get(key)
         if spec is None:
             near = difflib.get_close_matches(key, SCHEMA, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
-            raise ConfigError(f"{where}: {key}: unknown key{hint}")
+            shown = key if key.isprintable() else repr(key)  # a quoted key may hold "\n"
+            raise ConfigError(f"{where}: {shown}: unknown key{hint}")
         try:
             values[key] = spec.parse(v)
         except ValueError as e:
             raise ConfigError(f"{where}: {key}: {e}") from None
     return Config(source=source, values=values)
+
+
+def _quote_line(text: str, message: str) -> str:
+    """The offending line of a TOML error, so the message shows the key it is about."""
+    m = re.search(r"\(at line (\d+), column \d+\)", message)
+    lines = text.split("\n")  # tomllib counts "\n" only
+    if m is None or not 1 <= int(m.group(1)) <= len(lines):
+        return ""
+    line = lines[int(m.group(1)) - 1].strip()
+    return f": {line[:80]!r}" if line else ""
 
 
 def load(path: Path, *, missing_ok: bool = True) -> Config:

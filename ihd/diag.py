@@ -22,6 +22,7 @@ StateValue = str | int | float | bool | None
 class Diagnostics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._counters: dict[str, int] = {}
         self._states: dict[str, StateValue] = {}
 
@@ -48,13 +49,16 @@ class Diagnostics:
 
     def write_snapshot(self, path: Path) -> None:
         """Atomically publish the registry for ``ihd diag`` (a tmpfs path in production)."""
-        snap = self.snapshot()
-        snap["written_at"] = time.time()
-        snap["pid"] = os.getpid()
-        tmp = path.with_suffix(".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(snap, indent=1, default=str))
-        os.replace(tmp, path)
+        # One writer at a time (so the newest snapshot is the one left in place), and a
+        # temporary file per process: writers sharing one would publish a half-written file.
+        with self._write_lock:
+            snap = self.snapshot()
+            snap["written_at"] = time.time()
+            snap["pid"] = os.getpid()
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(snap, indent=1, default=str))
+            os.replace(tmp, path)
 
 
 def format_snapshot(snap: Mapping[str, Any]) -> str:
@@ -67,7 +71,7 @@ def format_snapshot(snap: Mapping[str, Any]) -> str:
         lines.append(f"{kind}:")
         width = max(len(k) for k in items)
         layer = None
-        for name, value in items.items():
+        for name, value in sorted(items.items()):  # sorted, so each layer is one group
             head = name.split(".", 1)[0]
             if head != layer and layer is not None:
                 lines.append("")

@@ -13,6 +13,7 @@ import logging.handlers
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -24,20 +25,33 @@ class RateLimit(logging.Filter):
     When a window closes with suppressed records, the next record of that kind carries a
     note with how many were dropped. Keys use the unformatted message so that
     "bad FCS from %s" from a hundred sources still counts as one kind.
+
+    One instance may sit on several handlers: each record is counted once, and every
+    handler gets the same verdict.
     """
 
-    def __init__(self, burst: int = 5, window_s: float = 60.0) -> None:
+    def __init__(self, burst: int = 5, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.burst = burst
         self.window_s = window_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [start, seen, dropped]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        seen = record.__dict__.get("_ihd_rate_limit")
+        if seen is not None and seen[0] == id(self):  # already judged on another handler
+            return bool(seen[1])
+        verdict = self._judge(record)
+        record.__dict__["_ihd_rate_limit"] = (id(self), verdict)  # picklable, unlike self
+        return verdict
+
+    def _judge(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.CRITICAL:
             return True
         key = (record.name, str(record.msg))
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             w = self._windows.get(key)
             if w is None or now - w[0] >= self.window_s:

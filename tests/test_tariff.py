@@ -92,7 +92,7 @@ def test_milli_conversions() -> None:
 
 
 def test_flat_electricity_costs() -> None:
-    assert ELEC.unit == "kWh" and ELEC.metered_unit == "wh"
+    assert ELEC.unit == "kWh" and ELEC.metered_unit == "Wh"
     assert ELEC.rate_at(0.0) == ELEC.rate_at(1e9) == Decimal("24.50")
     assert ELEC.cost_milli(1000, 0, 3600) == 24_500            # 1 kWh = 24.50 p
     assert ELEC.cost_milli_exact(3, 0, 10) == Decimal("73.50")  # 3 Wh = 0.0735 p

@@ -190,3 +190,17 @@ def test_today_model_updates_rows_without_reset(gui, played, qtbot) -> None:
     assert model.rowCount() == 3
     assert not resets and not removed
     assert changed, "expected dataChanged for the electricity row"
+
+
+def test_old_demand_is_not_shown_as_now(gui, played, qtbot) -> None:
+    """After an outage the gauge shows no number rather than an hour-old one."""
+    from dataclasses import replace
+
+    _settle(qtbot, gui)
+    snap, _ = played
+    assert snap.demand_at is not None
+    gui.controller.apply(replace(snap, demand_at=RUN_UNTIL - 3600))
+    qtbot.waitUntil(lambda: _text(gui, "demandText") == "–", timeout=3000)
+    assert _text(gui, "costPerHourText") == ""
+    gui.controller.apply(snap)
+    qtbot.waitUntil(lambda: _text(gui, "demandText") != "–", timeout=3000)

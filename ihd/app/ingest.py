@@ -42,6 +42,10 @@ USAGE_QUANTITY = {
     Utility.WATER: "volume_m3",
 }
 
+#: Meter times outside [1970, 9999) are no real clock, and days around them cannot be computed.
+_EARLIEST_PUSH = 0.0
+_LATEST_PUSH = dt.datetime(9999, 1, 1, tzinfo=dt.UTC).timestamp()
+
 
 @dataclass(slots=True)
 class _Register:
@@ -91,6 +95,7 @@ class Ingest:
         self._day_end = 0.0
         self._today: dict[Utility, _Totals] = {}
         self._demand_w: float | None = None
+        self._demand_at: float | None = None
         self._last_frame_at: float | None = None
         self._at = 0.0
 
@@ -105,6 +110,7 @@ class Ingest:
                     and paired.utility is Utility.ELECTRICITY and last.ts > demand_at):
                 demand_at = last.ts
                 self._demand_w = float(Decimal(last.raw).scaleb(last.scaler))
+                self._demand_at = last.ts
         seen = [m.seen_ms / 1000 for m in reader.meters() if m.eui64 in self.meters]
         self._last_frame_at = max(seen, default=None)
         self._start_day(now)
@@ -122,7 +128,9 @@ class Ingest:
         try:
             mac = parse_mpdu(frame.psdu, info.fcs_len)
         except FrameError as e:
-            self.diag.count("smwap.fcs_error" if "FCS" in e.reason else "smwap.frame_error")
+            # Only a checksum mismatch is an FCS error; a frame too short to hold its FCS
+            # is truncated ("frame shorter than its 4-octet FCS" also names the FCS).
+            self.diag.count("smwap.fcs_error" if e.reason == "bad FCS" else "smwap.frame_error")
             log.info("dropped a frame: %s", e)
             return None
         if mac.frame_type is not FrameType.DATA:
@@ -145,6 +153,11 @@ class Ingest:
             self.diag.count("meter.decode_error")
             log.warning("could not decode a push from %s: %s", eui, e)
             return None
+        if not _EARLIEST_PUSH <= push.timestamp < _LATEST_PUSH:
+            # The local-day arithmetic cannot place it (datetime ends in year 9999).
+            self.diag.count("meter.bad_timestamp")
+            log.warning("ignored a push from %s with meter time %r", eui, push.timestamp)
+            return None
         self.diag.count("meter.pushes")
         self._last_frame_at = info.timestamp
         self.diag.set(f"meter.{eui}.last_seen", round(info.timestamp, 3))
@@ -162,6 +175,7 @@ class Ingest:
         for r in readings:
             if r.quantity == "power_import_w" and r.utility is Utility.ELECTRICITY:
                 self._demand_w = float(r.value)
+                self._demand_at = r.timestamp
             elif r.quantity == USAGE_QUANTITY.get(r.utility):
                 u = self._delta(r)
                 if u is not None:
@@ -238,6 +252,7 @@ class Ingest:
         if self._demand_w is not None and tariff is not None:
             per_hour = tariff.cost_milli(Decimal(str(self._demand_w)), self._at, self._at + 3600)
         return Snapshot(at=self._at, demand_w=self._demand_w, demand_cost_milli_per_h=per_hour,
+                        demand_at=self._demand_at,
                         today={u: t.frozen(u) for u, t in self._today.items()},
                         last_frame_at=self._last_frame_at,
                         readings=readings)

@@ -32,6 +32,7 @@ class Snapshot:
     at: float                                  # POSIX seconds of the newest data
     demand_w: float | None                     # latest electricity import power
     demand_cost_milli_per_h: int | None        # what that demand costs per hour
+    demand_at: float | None = None             # when the meter measured that demand
     today: Mapping[Utility, UtilityToday] = field(default_factory=dict)
     last_frame_at: float | None = None         # any meter, accepted frame
     readings: tuple[Reading, ...] = ()         # the readings that caused this snapshot

@@ -49,12 +49,18 @@ class Pipeline:
         self._frames: queue.Queue[RxFrame | None] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Ingest is not thread-safe and listeners expect one caller at a time: the ingest
+        # and housekeeping threads take turns (handle or roll_day, then publish).
+        self._turn = threading.Lock()
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
     def start(self) -> None:
-        self.radio.open()
+        try:
+            self.radio.open()
+        except RadioError as e:    # the display stays up and says so; receive() keeps trying
+            self._radio_failed(e)
         self.store.start()
         self.diag.set("radio.name", self.radio.name)
         self._publish(self.ingest.snapshot())
@@ -83,9 +89,7 @@ class Pipeline:
             try:
                 frame = self.radio.receive(0.25)
             except RadioError as e:
-                self.diag.count("radio.errors")
-                self.diag.set("radio.status", f"error: {e}")
-                log.error("radio: %s", e)
+                self._radio_failed(e)
                 self._stop.wait(1.0)
                 continue
             if frame is None:
@@ -102,27 +106,34 @@ class Pipeline:
             frame = self._frames.get()
             if frame is None or self._stop.is_set():
                 return
-            try:
-                result = self.ingest.handle(frame)
-            except Exception:  # a bug must not take the display down; count and go on
-                self.diag.count("pipeline.ingest_crash")
-                log.exception("unexpected error while handling a frame")
-                continue
-            if result is None:
-                continue
-            batch, snap = result
-            if batch is not None:
-                self.store.submit(batch)
-            self._publish(snap)
+            with self._turn:
+                try:
+                    result = self.ingest.handle(frame)
+                except Exception:  # a bug must not take the display down; count and go on
+                    self.diag.count("pipeline.ingest_crash")
+                    log.exception("unexpected error while handling a frame")
+                    continue
+                if result is None:
+                    continue
+                batch, snap = result
+                if batch is not None:
+                    self.store.submit(batch)
+                self._publish(snap)
 
     def _housekeeping_loop(self) -> None:
         while not self._stop.wait(5.0):
-            snap = self.ingest.roll_day(self.clock.now())
-            if snap is not None:
-                self._publish(snap)
+            with self._turn:
+                snap = self.ingest.roll_day(self.clock.now())
+                if snap is not None:
+                    self._publish(snap)
             self._write_diag()
 
     # --- helpers -----------------------------------------------------------------------
+    def _radio_failed(self, e: RadioError) -> None:
+        self.diag.count("radio.errors")
+        self.diag.set("radio.status", f"error: {e}")
+        log.error("radio: %s", e)
+
     def _publish(self, snap: Snapshot) -> None:
         for listener in self.listeners:
             try:

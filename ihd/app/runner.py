@@ -32,7 +32,7 @@ from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio, RadioError
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import SimWorld, demo_world
-from ihd.store import Store
+from ihd.store import Batch, Store, StoreReader
 from ihd.tariff import Tariff, tariffs_from_config
 
 log = logging.getLogger("ihd")
@@ -54,11 +54,26 @@ def run_demo(args: argparse.Namespace) -> int:
     clock = ScaledClock(start, args.speed)
     world = demo_world(seed=args.seed, start=start, fcs_len=args.fcs, loss=args.loss,
                        corruption=args.corruption, tz=cfg.timezone,
-                       gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+                       gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+                       epoch=_sim_epoch(p.database, start - (args.history_days + 1) * 86400))
     diag = Diagnostics()
     radio = SimRadio(world, clock=clock, channel=0, diag=diag)
     return _run(args, cfg, p, clock, radio, world.devices(), diag,
                 seed_world=world, history_days=args.history_days)
+
+
+SIM_EPOCH_KEY = "sim.epoch"
+
+
+def _sim_epoch(db: Path, default: float) -> dt.date:
+    """The simulated meters' register epoch: kept in the store from the first start, so the
+    registers continue where they left off (and the first read stays cheap)."""
+    if db.is_file():
+        with StoreReader(db) as reader:
+            stored = reader.get_state(SIM_EPOCH_KEY)
+        if stored:
+            return dt.date.fromisoformat(stored)
+    return dt.datetime.fromtimestamp(default, dt.UTC).date()
 
 
 def _parse_start(text: str, tz: str) -> float:
@@ -103,6 +118,9 @@ def build_pipeline(
 ) -> Pipeline:
     tariffs: dict[Utility, Tariff] = tariffs_from_config(cfg)
     store = Store(db_path, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
+    if seed_world is not None:
+        epoch = seed_world.household.epoch_date.isoformat()
+        store.write_now(Batch(state={SIM_EPOCH_KEY: epoch}))
     ingest = Ingest(meters=meters, tariffs=tariffs, tz=cfg.timezone, diag=diag,
                     gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
     now = clock.now()

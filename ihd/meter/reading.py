@@ -19,6 +19,10 @@ class Utility(StrEnum):
     WATER = "water"
 
 
+_UNIT_SYMBOLS = {"wh": "Wh", "w": "W", "varh": "varh", "var": "var", "v": "V", "a": "A",
+                 "hz": "Hz", "m3": "m3", "l": "L"}
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     meter: str            # EUI-64 of the meter, 16 upper-case hex digits
@@ -35,4 +39,6 @@ class Reading:
 
     @property
     def unit(self) -> str:
-        return self.quantity.rsplit("_", 1)[-1]
+        """The unit symbol from the quantity's suffix: "Wh", "W", "m3", "V"..."""
+        suffix = self.quantity.rsplit("_", 1)[-1]
+        return _UNIT_SYMBOLS.get(suffix, suffix)

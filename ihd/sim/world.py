@@ -8,13 +8,14 @@ playing a day in well under a second.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable, Mapping
 
 from ihd.meter.device import MeterDevice
 from ihd.meter.reading import Utility
 from ihd.sim.air import Air, AirRx
-from ihd.sim.household import Household
+from ihd.sim.household import EPOCH_DATE, Household
 from ihd.sim.meters import SimMeter
 from ihd.smwap import Address
 from ihd.smwap.phy import EU_863_MODE_1
@@ -94,9 +95,12 @@ class SimWorld:
 
 def demo_world(*, seed: int = 1, start: float, fcs_len: int = 4, loss: float = 0.0,
                corruption: float = 0.0, tz: str = "Europe/London",
-               gas_cv_mj_m3: float = 39.5) -> SimWorld:
-    """The demo household: electricity, gas and water meters around one display."""
-    household = Household(seed=seed, tz=tz)
+               gas_cv_mj_m3: float = 39.5, epoch: dt.date | None = None) -> SimWorld:
+    """The demo household: electricity, gas and water meters around one display.
+
+    ``epoch`` anchors the meters' registers (default: the household model's fixed epoch);
+    a demo keeps the epoch of its first start so that its registers stay continuous."""
+    household = Household(seed=seed, tz=tz, epoch=epoch or EPOCH_DATE)
     rng = random.Random(seed)
     air = Air(random.Random(seed * 7919 + 1), loss=loss, corruption=corruption,
               bitrate_bps=EU_863_MODE_1.bitrate_bps)

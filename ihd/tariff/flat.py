@@ -75,8 +75,8 @@ class FlatTariff:
 
     @property
     def metered_unit(self) -> str:
-        """Unit of the amounts ``cost_milli`` takes, as in ``Reading.unit``: "wh" or "m3"."""
-        return "wh" if self.unit_rate_minor_per_kwh is not None else "m3"
+        """Unit of the amounts ``cost_milli`` takes, as in ``Reading.unit``: "Wh" or "m3"."""
+        return "Wh" if self.unit_rate_minor_per_kwh is not None else "m3"
 
     @property
     def unit_rate_minor(self) -> Decimal:

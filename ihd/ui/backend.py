@@ -54,6 +54,7 @@ class Live(QObject, _Provided):
     """Electricity demand right now, and what it costs."""
 
     changed = Signal()
+    FRESH_FOR_S: ClassVar[float] = 120.0
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -240,9 +241,6 @@ class UiController(QObject):
     @Slot(object)
     def apply(self, snap: Snapshot) -> None:
         self.last = snap
-        cost = ("" if snap.demand_cost_milli_per_h is None
-                else text.per_hour(snap.demand_cost_milli_per_h, self.currency))
-        self.live.set(snap.demand_w, cost)
         self.today.set_today(dict(snap.today), self.currency)
         self.tick()
 
@@ -250,4 +248,16 @@ class UiController(QObject):
     def tick(self) -> None:
         now = self.clock.now()
         self.house_clock.refresh(now)
-        self.link.refresh(self.last.last_frame_at if self.last else None, now)
+        snap = self.last
+        self.link.refresh(snap.last_frame_at if snap else None, now)
+        # A demand figure is "now" only while it is fresh: after an outage the gauge shows
+        # no number rather than an old one (the link line says how old the data is).
+        fresh = (snap is not None and snap.demand_w is not None and snap.demand_at is not None
+                 and now - snap.demand_at < Live.FRESH_FOR_S)
+        if fresh and snap is not None and snap.demand_cost_milli_per_h is not None:
+            self.live.set(snap.demand_w, text.per_hour(snap.demand_cost_milli_per_h,
+                                                       self.currency))
+        elif fresh and snap is not None:
+            self.live.set(snap.demand_w, "")
+        else:
+            self.live.set(None, "")
