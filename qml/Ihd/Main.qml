@@ -6,8 +6,8 @@ ApplicationWindow {
     id: window
     width: 800
     height: 480
-    minimumWidth: 480
-    minimumHeight: 320
+    minimumWidth: 640
+    minimumHeight: 400
     visible: true
     title: qsTr("Home energy")
     color: Theme.background

@@ -6,6 +6,7 @@ import Ihd
 Item {
     id: gauge
     property real watts: 0
+    property bool active: true      // false: no current figure, draw the empty track only
     property real fullScaleWatts: 4000
     property color accent: Theme.electricity
     readonly property real fraction: Math.max(0, Math.min(1, watts / fullScaleWatts))
@@ -26,7 +27,7 @@ Item {
             }
         }
         ShapePath {
-            strokeColor: gauge.accent
+            strokeColor: gauge.active ? gauge.accent : "transparent"
             strokeWidth: gauge.stroke
             fillColor: "transparent"
             capStyle: ShapePath.RoundCap

@@ -28,14 +28,16 @@ Item {
         }
         ColumnLayout {
             Layout.fillWidth: true
-            Layout.alignment: Qt.AlignVCenter
+            Layout.alignment: Qt.AlignLeft | Qt.AlignVCenter
             spacing: 0
             Text {
+                Layout.fillWidth: true      // lets the column take the row's spare width
                 text: row.title
                 color: Theme.textDim
                 font.pixelSize: Theme.small
             }
             Row {
+                Layout.alignment: Qt.AlignLeft
                 spacing: 6
                 Text {
                     id: amount
@@ -54,6 +56,7 @@ Item {
             }
         }
         ColumnLayout {
+            Layout.fillWidth: false
             Layout.alignment: Qt.AlignVCenter | Qt.AlignRight
             spacing: 0
             Text {

@@ -45,6 +45,7 @@ Item {
                 DemandGauge {
                     id: gauge
                     watts: Live.watts
+                    active: Live.hasDemand
                     width: Math.min(parent.width, parent.height)
                     height: width
                     anchors.centerIn: parent
