@@ -326,17 +326,18 @@ def test_loss_and_corruption_only_delay_usage(tmp_path: Path, fcs_len: int) -> N
     run = make_run(tmp_path, world, start)
     play(run, start + hours * 3600)
     run.store.close()
-    air, diag = world.air, run.diag
+    air, diag = world.air.counts(world.display), run.diag   # what reached the display
 
-    assert air.lost_random > 0 and air.corrupted > 0
+    assert air["lost_random"] > 0 and air["corrupted"] > 0
     assert diag.counter("smwap.fcs_error") > 0
     assert diag.counter("radio.phy_error") > 0
     # Every corrupted frame was caught somewhere, and every clean one was accepted.
     caught = sum(diag.counter(c) for c in ("radio.phy_error", "smwap.fcs_error",
                                            "smwap.frame_error", "meter.decode_error"))
-    assert caught == air.corrupted
-    assert diag.counter("meter.pushes") == air.delivered - air.corrupted
-    assert diag.counter("meter.pushes") + air.lost_random + air.corrupted == world.frames_sent
+    assert caught == air["corrupted"]
+    assert diag.counter("meter.pushes") == air["delivered"] - air["corrupted"]
+    assert (diag.counter("meter.pushes") + air["lost_random"] + air["corrupted"]
+            == world.frames_sent)
     # The pipeline kept going to the end: the last electricity push is recent.
     elec = received_pushes(run, Utility.ELECTRICITY)
     assert elec[-1][0] >= run.end - 60
@@ -361,8 +362,6 @@ def collision_world(start: float, *, loss_a: float, loss_b: float,
         SimMeter(MeterDevice(B, Utility.ELECTRICITY, "B"), household, 10.0, phase_s=phase_b),
         SimMeter(MeterDevice(C, Utility.WATER, "C"), household, 60.0, phase_s=5.0),
     ]
-    for m in meters:
-        air.attach(m.device.eui64, on_receive=None)
     return SimWorld(household, meters, air, start=start,
                     path_loss_db={A: loss_a, B: loss_b, C: 80.0})
 
@@ -376,8 +375,9 @@ def test_colliding_meters_are_lost_without_harm(tmp_path: Path, phase_b: float) 
     run.store.close()
 
     water = len(world.meters[2].push_times(start - 1, run.end))
-    assert world.air.delivered == water == 30
-    assert world.air.lost_collision == world.frames_sent - water > 300   # A and B, always
+    at_display = world.air.counts(world.display)
+    assert at_display["delivered"] == water == 30
+    assert at_display["lost_collision"] == world.frames_sent - water > 300   # A and B, always
     assert run.diag.counter("meter.pushes") == len(run.frames)
     assert all(run.diag.counter(c) == 0 for c in ("radio.phy_error", "smwap.fcs_error",
                                                   "smwap.frame_error", "meter.decode_error"))
@@ -397,7 +397,7 @@ def test_a_much_stronger_meter_captures_the_receiver(tmp_path: Path) -> None:
         stored = {m for (m,) in conn.execute("SELECT DISTINCT meter FROM readings")}
     assert stored == {A, C}
     pushes = len(world.meters[1].push_times(start - 1, run.end))
-    assert world.air.lost_collision == pushes > 150          # only B, every time
+    assert world.air.counts(world.display)["lost_collision"] == pushes > 150   # only B
     # A's energy is still exactly the model's, collisions or not.
     with database(run) as conn:
         (first, lo), *_, (last, hi) = conn.execute(

@@ -36,7 +36,13 @@ class RxFrame:
 
 
 class Radio(Protocol):
-    """A receiver. ``receive`` is called from the radio thread only."""
+    """A transceiver. ``receive`` is called from the radio thread only; ``transmit`` may be
+    called from any thread (pairing sends from the ingest thread).
+
+    Acknowledgements are the radio's job, not the host's: an Imm-Ack must start about 1 ms
+    after the frame ends, which Python over SPI cannot meet, so radios acknowledge frames
+    addressed to them in hardware (the AT86RF215's auto-ACK) or not at all.
+    """
 
     name: str
 
@@ -46,6 +52,15 @@ class Radio(Protocol):
 
     def receive(self, timeout: float) -> RxFrame | None:
         """Block for at most ``timeout`` wall seconds; None if nothing arrived."""
+        ...
+
+    def transmit(self, psdu: bytes, *, fcs_len: int) -> None:
+        """Send one PSDU (MPDU including its FCS octets), with channel access as the radio
+        does it (CSMA-CA). Raises RadioError if the radio cannot send."""
+        ...
+
+    def set_addresses(self, *, eui64: str, pan_id: int | None, short: int | None) -> None:
+        """Program the address filter: frames to these addresses are acknowledged."""
         ...
 
     def close(self) -> None: ...

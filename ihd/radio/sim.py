@@ -5,6 +5,10 @@ PPDUs off the air and runs ``smwap.phy`` to find the PHR, de-whiten and cut out 
 then hands the PSDU with its ``RxInfo`` to the pipeline like any other radio. A PPDU whose
 PHR is damaged is dropped here and counted, as a real demodulator would lose it.
 
+Like the AT86RF215 with its address filter and auto-ACK, it acknowledges frames addressed
+to the display that ask for an ACK and pass the FCS, one turnaround time (1 ms) after they
+end, without involving the host.
+
 In ``open()`` it starts the "ihd-sim" thread that advances the simulated household and air
 on the demo clock; ``pump=False`` leaves that to the caller (tests).
 """
@@ -20,8 +24,9 @@ from ihd.diag import Diagnostics
 from ihd.radio.contract import RxFrame, RxInfo
 from ihd.sim.air import AirRx
 from ihd.sim.world import SimWorld
-from ihd.smwap.errors import PhyError
-from ihd.smwap.phy import parse_ppdu
+from ihd.smwap.errors import FrameError, PhyError
+from ihd.smwap.mac import Address, AddrMode, FrameType, MacFrame, build_mpdu, parse_mpdu
+from ihd.smwap.phy import TURNAROUND_S, build_ppdu, parse_ppdu
 
 log = logging.getLogger("ihd.radio.sim")
 
@@ -39,8 +44,22 @@ class SimRadio:
         self._rx: queue.Queue[RxFrame] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()   # the world is touched by the sim thread only, or tests
+        self._lock = threading.RLock()  # guards the world: the sim thread, transmit(), tests
+        self._ext: int | None = None
+        self._pan: int | None = None
+        self._short: int | None = None
         world.attach_display(self._on_air, channel=channel)
+
+    def set_addresses(self, *, eui64: str, pan_id: int | None, short: int | None) -> None:
+        self._ext = Address.from_eui64(eui64).value
+        self._pan = pan_id
+        self._short = short
+
+    def transmit(self, psdu: bytes, *, fcs_len: int) -> None:
+        ppdu = build_ppdu(psdu, fcs_len=fcs_len, whitened=self.world.whitened)
+        with self._lock:
+            self.world.transmit_from_display(ppdu, self.clock.now())
+        self.diag.count("radio.tx_frames")
 
     def open(self) -> None:
         if self.pump and self._thread is None:
@@ -82,4 +101,24 @@ class SimRadio:
             return
         info = RxInfo(timestamp=rx.end, channel=rx.channel, fcs_len=p.phr.fcs_len,
                       whitened=p.phr.whitened, fcs_ok=None, rssi_dbm=rx.rssi_dbm, lqi=None)
+        self._auto_ack(p.psdu, p.phr.fcs_len, rx)
         self._rx.put(RxFrame(p.psdu, info))
+
+    def _auto_ack(self, psdu: bytes, fcs_len: int, rx: AirRx) -> None:
+        """What the chip's address filter and auto-ACK do: no host involvement."""
+        if self._ext is None:
+            return
+        try:
+            frame = parse_mpdu(psdu, fcs_len)
+        except FrameError:
+            return                                  # bad FCS or not a frame: no ACK
+        if not frame.ack_request or frame.frame_type is FrameType.ACK or frame.seq is None:
+            return
+        dst = frame.dst
+        if dst is None or not ((dst.mode is AddrMode.EXTENDED and dst.value == self._ext)
+                               or (dst.mode is AddrMode.SHORT and dst.value == self._short)):
+            return
+        ack = build_mpdu(MacFrame.ack(frame.seq), fcs_len)
+        self.world.air.transmit(rx.end + TURNAROUND_S, self.world.display,
+                                build_ppdu(ack, fcs_len=fcs_len, whitened=self.world.whitened))
+        self.diag.count("radio.acks_sent")

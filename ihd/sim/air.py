@@ -119,6 +119,7 @@ class Air:
         self.lost_sensitivity = 0
         self.lost_half_duplex = 0
         self.corrupted = 0
+        self.by_receiver: dict[str, dict[str, int]] = {}
 
     # ---- nodes and geometry
 
@@ -248,11 +249,11 @@ class Air:
         if on_receive is None:
             return 0
         if any(o.sender == node.name for o in overlapping):
-            self.lost_half_duplex += 1
+            self._count("lost_half_duplex", node.name)
             return 0
         rssi = self._mean_rssi_dbm(tx, node.name) + self.rng.gauss(0.0, FADING_SIGMA_DB)
         if rssi < node.sensitivity_dbm:
-            self.lost_sensitivity += 1
+            self._count("lost_sensitivity", node.name)
             return 0
         for other in overlapping:
             if other.channel != tx.channel:
@@ -261,21 +262,32 @@ class Air:
             if interference < self.noise_floor_dbm:
                 continue
             if rssi < interference + self.capture_threshold_db:
-                self.lost_collision += 1
+                self._count("lost_collision", node.name)
                 return 0
         if self.rng.random() < self.loss:
-            self.lost_random += 1
+            self._count("lost_random", node.name)
             return 0
         data = tx.ppdu
         corrupted = False
         if data and self.rng.random() < self.corruption:
             data = self._flip_bits(data)
             corrupted = True
-            self.corrupted += 1
+            self._count("corrupted", node.name)
         info = AirRx(tx.start, tx.end, tx.channel, rssi, tx.sender, corrupted)
-        self.delivered += 1
+        self._count("delivered", node.name)
         on_receive(data, info)
         return 1
+
+    def _count(self, outcome: str, receiver: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        per = self.by_receiver.setdefault(receiver, {})
+        per[outcome] = per.get(outcome, 0) + 1
+
+    def counts(self, receiver: str) -> dict[str, int]:
+        """The outcome counters for frames judged at one receiver (ground truth for tests)."""
+        per = self.by_receiver.get(receiver, {})
+        return {k: per.get(k, 0) for k in ("delivered", "lost_collision", "lost_random",
+                                           "lost_sensitivity", "lost_half_duplex", "corrupted")}
 
     def _flip_bits(self, data: bytes) -> bytes:
         """Flip one to three distinct bits, so the copy always differs."""

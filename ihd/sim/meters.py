@@ -40,8 +40,31 @@ def meter_frame(*, src_eui64: str, dst: Address, pan_id: int, seq: int, payload:
     return build_ppdu(build_mpdu(mac, fcs_len), fcs_len=fcs_len, whitened=whitened)
 
 
+#: 802.15.4 MAC defaults: an unacknowledged frame is sent again up to 3 times.
+MAX_FRAME_RETRIES = 3
+#: How long a meter waits for an Imm-Ack: AIFS + the ACK's airtime + margin (SUN, 50 kb/s).
+ACK_WAIT_S = 0.010
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    ppdu: bytes
+    seq: int
+    ack_request: bool
+    attempts: int = 0
+    due: float = 0.0
+
+
 @dataclass(slots=True)
 class SimMeter:
+    """One meter: its registers, its push schedule and its side of the MAC.
+
+    Sans-I/O like the air: ``next_event()`` says when it next has something to do, ``step``
+    does it and returns the PPDUs to put on the air, ``on_air`` takes what it hears (ACKs).
+    Pushes that ask for an ACK are sent again after ``ACK_WAIT_S`` up to
+    ``MAX_FRAME_RETRIES`` times, with the same sequence number, as a real MAC does.
+    """
+
     device: MeterDevice
     household: Household
     interval_s: float
@@ -50,6 +73,9 @@ class SimMeter:
     seq: int = 0
     invoke_id: int = 0
     next_push: float = field(default=0.0)
+    ack_request: bool = False
+    outbox: list[_Outgoing] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
 
     def schedule_from(self, t: float) -> None:
         """Push next at the first grid time at or after ``t``."""
@@ -91,7 +117,49 @@ class SimMeter:
         values: list[PushValue] = list(self.values(t))
         apdu = build_push(values, timestamp=t, invoke_id=self.invoke_id)
         ppdu = meter_frame(src_eui64=self.device.eui64, dst=display, pan_id=pan_id,
-                           seq=self.seq, payload=apdu, fcs_len=fcs_len, whitened=whitened)
+                           seq=self.seq, payload=apdu, fcs_len=fcs_len, whitened=whitened,
+                           ack_request=self.ack_request)
         self.seq = (self.seq + 1) & 0xFF
         self.invoke_id = (self.invoke_id + 1) & 0xFFFFFF
         return ppdu
+
+    # --- the MAC side ---------------------------------------------------------------------
+    def next_event(self) -> float:
+        return min([self.next_push, *(o.due for o in self.outbox)])
+
+    def queue(self, ppdu: bytes, *, seq: int, ack_request: bool, at: float) -> None:
+        self.outbox.append(_Outgoing(ppdu, seq, ack_request, due=at))
+
+    def step(self, now: float, *, pan_id: int, display: Address, fcs_len: int,
+             whitened: bool) -> list[bytes]:
+        """Do what is due at ``now``: a scheduled push, a retry. Returns PPDUs to send."""
+        if self.next_push <= now:
+            seq = self.seq
+            ppdu = self.frame(self.next_push, pan_id=pan_id, display=display,
+                              fcs_len=fcs_len, whitened=whitened)
+            self.queue(ppdu, seq=seq, ack_request=self.ack_request, at=self.next_push)
+            self.next_push += self.interval_s
+        out = []
+        for o in [o for o in self.outbox if o.due <= now]:
+            if o.attempts > MAX_FRAME_RETRIES:
+                self.outbox.remove(o)
+                self._count("tx_failed")
+                continue
+            o.attempts += 1
+            out.append(o.ppdu)
+            self._count("tx_frames" if o.attempts == 1 else "tx_retries")
+            if o.ack_request:
+                o.due = now + ACK_WAIT_S + len(o.ppdu) * 8 / 50_000
+            else:
+                self.outbox.remove(o)
+        return out
+
+    def on_ack(self, seq: int) -> None:
+        for o in self.outbox:
+            if o.ack_request and o.seq == seq and o.attempts > 0:
+                self.outbox.remove(o)
+                self._count("acked")
+                return
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1

@@ -18,7 +18,9 @@ from ihd.sim.air import Air, AirRx
 from ihd.sim.household import EPOCH_DATE, Household
 from ihd.sim.meters import SimMeter
 from ihd.smwap import Address
-from ihd.smwap.phy import EU_863_MODE_1
+from ihd.smwap.errors import FrameError
+from ihd.smwap.mac import FrameType, parse_mpdu
+from ihd.smwap.phy import EU_863_MODE_1, parse_ppdu
 
 DISPLAY = "ihd"
 PAN_ID = 0x1D1D
@@ -38,6 +40,8 @@ def demo_eui64(seed: int, index: int) -> str:
 
 
 class SimWorld:
+    display = DISPLAY
+
     def __init__(self, household: Household, meters: list[SimMeter], air: Air, *,
                  start: float, fcs_len: int = 4, whitened: bool = True,
                  path_loss_db: Mapping[str, float] | None = None) -> None:
@@ -51,6 +55,7 @@ class SimWorld:
         self._path_loss = dict(path_loss_db or {})
         for m in meters:
             m.schedule_from(start)
+            air.attach(m.device.eui64, on_receive=self._meter_listener(m))
 
     def attach_display(self, on_receive: Callable[[bytes, AirRx], None], *,
                        channel: int = 0) -> None:
@@ -65,14 +70,14 @@ class SimWorld:
         return {m.device.eui64: m.device for m in self.meters}
 
     def next_event_time(self) -> float:
-        times = [m.next_push for m in self.meters]
+        times = [m.next_event() for m in self.meters]
         air = self.air.next_event_time()
         if air is not None:
             times.append(air)
         return min(times)
 
     def run_until(self, t: float) -> None:
-        """Play every push and delivery at or before ``t``, in time order."""
+        """Play every push, retry and delivery at or before ``t``, in time order."""
         while True:
             nxt = self.next_event_time()
             if nxt > t:
@@ -82,15 +87,34 @@ class SimWorld:
                 self.air.advance(air)
                 self.now = max(self.now, air)
                 continue
-            meter = min(self.meters, key=lambda m: m.next_push)
-            self.now = max(self.now, meter.next_push)
-            ppdu = meter.frame(meter.next_push, pan_id=PAN_ID, display=DISPLAY_SHORT,
-                               fcs_len=self.fcs_len, whitened=self.whitened)
-            self.air.transmit(meter.next_push, meter.device.eui64, ppdu)
-            self.frames_sent += 1
-            meter.next_push += meter.interval_s
+            meter = min(self.meters, key=lambda m: m.next_event())
+            at = meter.next_event()
+            self.now = max(self.now, at)
+            for ppdu in meter.step(at, pan_id=PAN_ID, display=DISPLAY_SHORT,
+                                   fcs_len=self.fcs_len, whitened=self.whitened):
+                self.air.transmit(max(at, self.air_time()), meter.device.eui64, ppdu)
+                self.frames_sent += 1
         self.air.advance(max(t, self.now))
         self.now = max(self.now, t)
+
+    def air_time(self) -> float:
+        """The air's own clock: transmissions cannot start before it."""
+        return self.now
+
+    def transmit_from_display(self, ppdu: bytes, now: float) -> None:
+        """The display sends (pairing): not before the world's present."""
+        self.air.transmit(max(now, self.now), DISPLAY, ppdu)
+
+    def _meter_listener(self, meter: SimMeter) -> Callable[[bytes, AirRx], None]:
+        def on_air(ppdu: bytes, rx: AirRx) -> None:
+            try:
+                p = parse_ppdu(ppdu)
+                frame = parse_mpdu(p.psdu, p.phr.fcs_len)
+            except FrameError:
+                return
+            if frame.frame_type is FrameType.ACK and frame.seq is not None:
+                meter.on_ack(frame.seq)
+        return on_air
 
 
 def demo_world(*, seed: int = 1, start: float, fcs_len: int = 4, loss: float = 0.0,
@@ -111,7 +135,6 @@ def demo_world(*, seed: int = 1, start: float, fcs_len: int = 4, loss: float = 0
         phase = 0.0 if interval <= 10 else round(rng.uniform(1, 60), 3)
         meters.append(SimMeter(device, household, interval, phase_s=phase,
                                gas_cv_mj_m3=gas_cv_mj_m3))
-        air.attach(device.eui64, on_receive=None)
         world_loss[device.eui64] = path_loss
     return SimWorld(household, meters, air, start=start, fcs_len=fcs_len,
                     path_loss_db=world_loss)
