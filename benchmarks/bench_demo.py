@@ -39,13 +39,25 @@ def run(quick: bool) -> Iterator[Figure]:
     try:
         data = tmp / "data"
         seed_demo_dir(data)
-        run_for = settle_s + window_s + 2   # wall seconds from the GUI start: a margin
-        log = (tmp / "stderr.txt").open("w+")   # a file, not a pipe: it never blocks the demo
+        run_for = settle_s + window_s + 2  # wall seconds from the GUI start: a margin
+        log = (tmp / "stderr.txt").open("w+")  # a file, not a pipe: it never blocks the demo
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [*ihd_command(), "demo", "--data-dir", str(data), "--speed", "1",
-             "--run-for", f"{run_for:g}"],
-            env=offscreen_env(), stdout=subprocess.DEVNULL, stderr=log, text=True)
+            [
+                *ihd_command(),
+                "demo",
+                "--data-dir",
+                str(data),
+                "--speed",
+                "1",
+                "--run-for",
+                f"{run_for:g}",
+            ],
+            env=offscreen_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
         try:
             _sleep_until(t0 + settle_s, proc)
             wall_a, cpu_a = time.monotonic(), proc_cpu_s(proc.pid)
@@ -64,8 +76,9 @@ def run(quick: bool) -> Iterator[Figure]:
             err = (tmp / "stderr.txt").read_text(errors="replace")
             tail = "\n".join(err.splitlines()[-15:])
             raise RuntimeError(f"ihd demo exited {proc.returncode}; stderr:\n{tail}")
-        yield Figure(f"demo.cpu_percent_{label}",
-                     rounded(100 * (cpu_b - cpu_a) / (wall_b - wall_a)), "%")
+        yield Figure(
+            f"demo.cpu_percent_{label}", rounded(100 * (cpu_b - cpu_a) / (wall_b - wall_a)), "%"
+        )
         yield Figure(f"demo.rss_mb_{label}", rounded(rss_kb / 1024), "MB")
         yield Figure("demo.rss_peak_mb", rounded(hwm_kb / 1024), "MB")
         yield Figure(f"demo.cpu_s_first_{settle_s:.0f}s", rounded(settle_cpu), "s")

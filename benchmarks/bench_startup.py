@@ -32,7 +32,7 @@ from benchlib import BENCH_DIR, Figure, offscreen_env, rounded
 
 DRIVER = BENCH_DIR / "startup_driver.py"
 TIMEOUT_S = 120
-TZ = "Europe/London"       # the default household.timezone, which --start is read in
+TZ = "Europe/London"  # the default household.timezone, which --start is read in
 
 
 def launch(data_dir: Path, env: dict[str, str], *extra: str) -> dict[str, float]:
@@ -40,7 +40,11 @@ def launch(data_dir: Path, env: dict[str, str], *extra: str) -> dict[str, float]
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(DRIVER), "--data-dir", str(data_dir), "--run-for", "60", *extra],
-        env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     events: dict[str, float] = {}
     for line in proc.stdout.splitlines():
         parts = line.split(maxsplit=2)
@@ -52,8 +56,9 @@ def launch(data_dir: Path, env: dict[str, str], *extra: str) -> dict[str, float]
             events[parts[1]] = float(parts[2]) - t0
     if proc.returncode != 0 or "first_value" not in events:
         tail = "\n".join(proc.stderr.splitlines()[-15:])
-        raise RuntimeError(f"startup driver exited {proc.returncode} without showing a "
-                           f"value; stderr:\n{tail}")
+        raise RuntimeError(
+            f"startup driver exited {proc.returncode} without showing a value; stderr:\n{tail}"
+        )
     return events
 
 
@@ -75,7 +80,7 @@ def run(quick: bool) -> Iterator[Figure]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     try:
-        launch(tmp / "prime", env)                       # fills the bytecode cache
+        launch(tmp / "prime", env)  # fills the bytecode cache
         cold = [launch(tmp / f"cold{i}", env) for i in range(n)]
         check(cold, seeded=True, what="a cold")
         yield Figure("startup.first_value_cold_s", median(cold, "first_value"), "s")
@@ -86,8 +91,9 @@ def run(quick: bool) -> Iterator[Figure]:
         yield Figure("startup.first_value_warm_s", median(warm, "first_value"), "s")
         # Where a warm start goes: interpreter + imports, store + pipeline, Qt + first frame.
         yield Figure("startup.warm_imports_s", median(warm, "imports"), "s")
-        yield Figure("startup.warm_qt_to_first_value_s",
-                     median(warm, "first_value", "pipeline_built"), "s")
+        yield Figure(
+            "startup.warm_qt_to_first_value_s", median(warm, "first_value", "pipeline_built"), "s"
+        )
 
         later = dt.datetime.now(zoneinfo.ZoneInfo(TZ)) + dt.timedelta(hours=1, minutes=1)
         start = later.strftime("%Y-%m-%dT%H:%M")

@@ -24,9 +24,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    name: str     # "<area>.<what>_<unit suffix>", e.g. "startup.first_value_warm_s"
+    name: str  # "<area>.<what>_<unit suffix>", e.g. "startup.first_value_warm_s"
     value: float
-    unit: str     # "s", "us", "%", "MB"
+    unit: str  # "s", "us", "%", "MB"
 
     def line(self) -> str:
         return f"{self.name}: {format_value(self.value)} {self.unit}"
@@ -50,8 +50,13 @@ def rounded(v: float) -> float:
 # ------------------------------------------------------------------------- timing
 
 
-def per_call_us(fn: Callable[[], object], *, iterations: int = 20_000,
-                batch_target_us: float = 200.0, warmup: int = 500) -> float:
+def per_call_us(
+    fn: Callable[[], object],
+    *,
+    iterations: int = 20_000,
+    batch_target_us: float = 200.0,
+    warmup: int = 500,
+) -> float:
     """Median over batches of calls of the time per call, in microseconds.
 
     Batches are sized to take about ``batch_target_us`` each: long enough that the timer
@@ -73,8 +78,9 @@ def per_call_us(fn: Callable[[], object], *, iterations: int = 20_000,
     return statistics.median(samples) / 1000
 
 
-def cycle_calls(fn: Callable[..., object], inputs: list[tuple[object, ...]]
-                ) -> Callable[[], object]:
+def cycle_calls(
+    fn: Callable[..., object], inputs: list[tuple[object, ...]]
+) -> Callable[[], object]:
     """A no-argument callable that calls ``fn(*inputs[i])`` for i = 0, 1, 2 ... (wrapping)."""
     it: Iterator[tuple[object, ...]] = iter(())
 
@@ -96,7 +102,7 @@ def cycle_calls(fn: Callable[..., object], inputs: list[tuple[object, ...]]
 def proc_cpu_s(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()   # after "(comm)": field 3 is fields[0]
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "(comm)": field 3 is fields[0]
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -123,7 +129,12 @@ def ihd_command() -> list[str]:
 def seed_demo_dir(data_dir: Path) -> float:
     """Let ``ihd demo`` create and seed ``data_dir`` (30 days); returns the wall seconds."""
     t0 = time.monotonic()
-    subprocess.run([*ihd_command(), "demo", "--headless", "--data-dir", str(data_dir),
-                    "--run-for", "0"], env=offscreen_env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [*ihd_command(), "demo", "--headless", "--data-dir", str(data_dir), "--run-for", "0"],
+        env=offscreen_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=300,
+    )
     return time.monotonic() - t0

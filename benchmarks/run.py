@@ -61,8 +61,10 @@ def machine_info(quick: bool) -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "note": (f"measured on this {platform.machine()} development machine, "
-                 "not on the Raspberry Pi the display runs on"),
+        "note": (
+            f"measured on this {platform.machine()} development machine, "
+            "not on the Raspberry Pi the display runs on"
+        ),
         "machine": platform.machine(),
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -85,8 +87,12 @@ def load_results(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_results(path: Path, figures: dict[str, Figure], meta: dict[str, Any],
-                 modules_run: dict[str, dict[str, Any]]) -> None:
+def save_results(
+    path: Path,
+    figures: dict[str, Figure],
+    meta: dict[str, Any],
+    modules_run: dict[str, dict[str, Any]],
+) -> None:
     """Merge into what is there: figures from modules not run this time are kept."""
     data = load_results(path)
     old_meta = data.pop("_meta", {})
@@ -103,12 +109,21 @@ def save_results(path: Path, figures: dict[str, Figure], meta: dict[str, Any],
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n")[0])
-    ap.add_argument("--only", action="append", metavar="NAME",
-                    help="run only this module (bench_NAME.py); repeat or comma-separate")
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this module (bench_NAME.py); repeat or comma-separate",
+    )
     ap.add_argument("--quick", action="store_true", help="shorter, noisier runs")
     ap.add_argument("--list", action="store_true", help="list the modules and exit")
-    ap.add_argument("--results", type=Path, default=RESULTS, metavar="JSON",
-                    help=f"where to merge the figures (default {RESULTS.name})")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        metavar="JSON",
+        help=f"where to merge the figures (default {RESULTS.name})",
+    )
     args = ap.parse_args(argv)
 
     names = discover()
@@ -116,19 +131,27 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(names))
         return 0
     if args.only:
-        wanted = [n.strip().removeprefix("bench_").removesuffix(".py")
-                  for item in args.only for n in item.split(",") if n.strip()]
+        wanted = [
+            n.strip().removeprefix("bench_").removesuffix(".py")
+            for item in args.only
+            for n in item.split(",")
+            if n.strip()
+        ]
         unknown = [n for n in wanted if n not in names]
         if unknown:
-            print(f"bench: no module {', '.join(unknown)} (have: {', '.join(names)})",
-                  file=sys.stderr)
+            print(
+                f"bench: no module {', '.join(unknown)} (have: {', '.join(names)})", file=sys.stderr
+            )
             return 2
         names = [n for n in names if n in wanted]
 
     meta = machine_info(args.quick)
-    print(f"bench: {meta['note']}: {meta['cpu']} ({meta['cores']} cores), "
-          f"Python {meta['python']}, PySide6 {meta['pyside6']}"
-          + (" [quick]" if args.quick else ""), file=sys.stderr, flush=True)
+    print(
+        f"bench: {meta['note']}: {meta['cpu']} ({meta['cores']} cores), "
+        f"Python {meta['python']}, PySide6 {meta['pyside6']}" + (" [quick]" if args.quick else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     t_all = time.monotonic()
     figures: dict[str, Figure] = {}
     modules_run: dict[str, dict[str, Any]] = {}
@@ -149,13 +172,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {name} failed:", file=sys.stderr)
             traceback.print_exc()
         else:
-            modules_run[name] = {"date": meta["date"], "quick": args.quick,
-                                 "seconds": round(time.monotonic() - t0, 1)}
+            modules_run[name] = {
+                "date": meta["date"],
+                "quick": args.quick,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
         print(f"bench: {name} took {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
         save_results(args.results, figures, meta, modules_run)
     total = time.monotonic() - t_all
-    print(f"bench: {len(figures)} figures from {len(names) - len(failed)} of {len(names)} "
-          f"modules in {total:.0f} s; written to {args.results}", file=sys.stderr)
+    print(
+        f"bench: {len(figures)} figures from {len(names) - len(failed)} of {len(names)} "
+        f"modules in {total:.0f} s; written to {args.results}",
+        file=sys.stderr,
+    )
     if failed:
         print(f"bench: FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

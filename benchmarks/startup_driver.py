@@ -19,7 +19,7 @@ Output (stdout, one line each, monotonic seconds): ``BENCH <event> <t>`` for
 
 import time
 
-T_MAIN = time.monotonic()   # before any import of ours
+T_MAIN = time.monotonic()  # before any import of ours
 
 import sys  # noqa: E402
 
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     import ihd.app.runner as runner
     from ihd import cli
 
-    emit("imports", time.monotonic())   # cli + runner (no Qt yet: as `ihd demo` imports it)
+    emit("imports", time.monotonic())  # cli + runner (no Qt yet: as `ihd demo` imports it)
 
     real_seed = runner.seed_history
     real_build = runner.build_pipeline
@@ -76,8 +76,9 @@ def _hook_gui(gui_cls: type) -> None:
 
     def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         window = self.window
-        item = (window.findChild(QObject, "demandText")
-                or _find_item(window.contentItem(), "demandText"))
+        item = window.findChild(QObject, "demandText") or _find_item(
+            window.contentItem(), "demandText"
+        )
         if item is None:
             emit("error", "no item with objectName demandText")
             self.app.quit()

@@ -44,60 +44,109 @@ def _fraction(text: str) -> float:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="config file (default: the platform config dir's ihd/config.toml)")
-    p.add_argument("--data-dir", type=Path, metavar="DIR",
-                   help="where history, logs and runtime files live")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default: the platform config dir's ihd/config.toml)",
+    )
+    p.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where history, logs and runtime files live"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
 
 
 def _display(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--headless", action="store_true",
-                   help="no window: print one line per reading (automatic without a display)")
-    p.add_argument("--screenshot", type=Path, metavar="PNG",
-                   help="render the UI offscreen and save it as PNG, then exit")
-    p.add_argument("--run-for", type=float, metavar="SECONDS",
-                   help="stop after this many wall-clock seconds")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no window: print one line per reading (automatic without a display)",
+    )
+    p.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="render the UI offscreen and save it as PNG, then exit",
+    )
+    p.add_argument(
+        "--run-for", type=float, metavar="SECONDS", help="stop after this many wall-clock seconds"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="ihd", description="An open in-home energy display for SMWAP smart meters.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="ihd",
+        description="An open in-home energy display for SMWAP smart meters.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--version", action="version", version=f"ihd {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the display on a simulated household",
-                          description="Run the full display on a simulated household whose "
-                          "meters send real SMWAP frames over a simulated radio channel. "
-                          "Needs no hardware and no configuration.")
+    demo = sub.add_parser(
+        "demo",
+        help="run the display on a simulated household",
+        description="Run the full display on a simulated household whose "
+        "meters send real SMWAP frames over a simulated radio channel. "
+        "Needs no hardware and no configuration.",
+    )
     _common(demo)
     _display(demo)
-    demo.add_argument("--speed", type=_positive, default=1.0,
-                      help="simulated time per wall second (60 = an hour a minute)")
+    demo.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="simulated time per wall second (60 = an hour a minute)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="household random seed")
-    demo.add_argument("--history-days", type=int, default=30,
-                      help="days of seeded history on first start (default 30)")
-    demo.add_argument("--start", metavar="YYYY-MM-DDTHH:MM",
-                      help="start the simulated clock at this local time (implies a "
-                      "throwaway data directory unless --data-dir is given)")
-    demo.add_argument("--fresh", action="store_true",
-                      help="delete the demo's history and start again")
-    demo.add_argument("--fcs", type=int, choices=(2, 4), default=4,
-                      help="FCS octets the simulated meters send (default 4)")
-    demo.add_argument("--loss", type=_fraction, default=0.02,
-                      help="fraction of frames lost on the simulated air (default 0.02)")
-    demo.add_argument("--corruption", type=_fraction, default=0.01,
-                      help="fraction of frames with bit errors (default 0.01)")
+    demo.add_argument(
+        "--history-days",
+        type=int,
+        default=30,
+        help="days of seeded history on first start (default 30)",
+    )
+    demo.add_argument(
+        "--start",
+        metavar="YYYY-MM-DDTHH:MM",
+        help="start the simulated clock at this local time (implies a "
+        "throwaway data directory unless --data-dir is given)",
+    )
+    demo.add_argument(
+        "--fresh", action="store_true", help="delete the demo's history and start again"
+    )
+    demo.add_argument(
+        "--fcs",
+        type=int,
+        choices=(2, 4),
+        default=4,
+        help="FCS octets the simulated meters send (default 4)",
+    )
+    demo.add_argument(
+        "--loss",
+        type=_fraction,
+        default=0.02,
+        help="fraction of frames lost on the simulated air (default 0.02)",
+    )
+    demo.add_argument(
+        "--corruption",
+        type=_fraction,
+        default=0.01,
+        help="fraction of frames with bit errors (default 0.01)",
+    )
 
-    run = sub.add_parser("run", help="run the display on the configured radio",
-                         description="Run the display on the radio named in the config file.")
+    run = sub.add_parser(
+        "run",
+        help="run the display on the configured radio",
+        description="Run the display on the radio named in the config file.",
+    )
     _common(run)
     _display(run)
 
-    diag = sub.add_parser("diag", help="print every counter and state",
-                          description="Print the diagnostics of the running display (and of "
-                          "its history store).")
+    diag = sub.add_parser(
+        "diag",
+        help="print every counter and state",
+        description="Print the diagnostics of the running display (and of its history store).",
+    )
     _common(diag)
     diag.add_argument("--demo", action="store_true", help="look at the demo's data directory")
     diag.add_argument("--json", action="store_true", help="machine-readable output")
@@ -129,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cmd == "demo":
             from ihd.app.runner import run_demo
+
             return run_demo(args)
         if cmd == "run":
             from ihd.app.runner import run_configured
+
             return run_configured(args)
         if cmd == "diag":
             return _diag(args)
@@ -170,8 +221,11 @@ def _diag(args: argparse.Namespace) -> int:
     snap = _read_snapshot(snap_path) if snap_path.is_file() else None
     if snap is not None:
         age = time.time() - float(snap.get("written_at", 0))
-        out["process"] = {"pid": snap.get("pid"), "snapshot_age_s": round(age, 1),
-                          "running": age < 30 and _alive(snap.get("pid"))}
+        out["process"] = {
+            "pid": snap.get("pid"),
+            "snapshot_age_s": round(age, 1),
+            "running": age < 30 and _alive(snap.get("pid")),
+        }
         out["counters"] = snap.get("counters", {})
         out["states"] = snap.get("states", {})
     elif snap_path.is_file():
@@ -241,8 +295,9 @@ def _describe_store(db: Path) -> dict[str, object]:
             if span:
                 info["first"] = dt.datetime.fromtimestamp(span[0]).isoformat(timespec="seconds")
                 info["last"] = dt.datetime.fromtimestamp(span[1]).isoformat(timespec="seconds")
-            info["meters"] = (", ".join(f"{m.eui64} ({m.utility})" for m in reader.meters())
-                              or "none")
+            info["meters"] = (
+                ", ".join(f"{m.eui64} ({m.utility})" for m in reader.meters()) or "none"
+            )
     except sqlite3.Error as e:  # the reader opens lazily: a corrupt file fails here
         raise StoreError(f"cannot read {db}: {e}") from None
     return info

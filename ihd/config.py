@@ -86,7 +86,8 @@ def _timezone(v: Any) -> str:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         raise ValueError(
-            f"unknown timezone {name!r} (use an IANA name like 'Europe/London')") from None
+            f"unknown timezone {name!r} (use an IANA name like 'Europe/London')"
+        ) from None
     return name
 
 
@@ -101,23 +102,29 @@ class Field:
 
 
 SCHEMA: dict[str, Field] = {
-    "household.timezone": Field(_timezone, "Europe/London",
-                                "IANA timezone: days, bands and standing charges follow it"),
+    "household.timezone": Field(
+        _timezone, "Europe/London", "IANA timezone: days, bands and standing charges follow it"
+    ),
     "household.currency": Field(_choice("GBP", "EUR"), "GBP", "currency of all prices"),
-    "radio.type": Field(_choice("sim"), "sim",
-                        "which radio receives the meters (hardware drivers: see hw/)"),
+    "radio.type": Field(
+        _choice("sim"), "sim", "which radio receives the meters (hardware drivers: see hw/)"
+    ),
     "radio.channel": Field(_integer(0, 33), 0, "SUN FSK channel (EU 863 MHz mode #1)"),
     "radio.fcs_len": Field(_choice(2, 4), 4, "FCS octets the meters send (802.15.4g: 4)"),
-    "store.commit_interval_s": Field(_number(0.5, 600), 10.0,
-                                     "seconds between history commits (SD card wear)"),
-    "tariff.electricity.unit_rate": Field(_decimal, Decimal("24.50"),
-                                          "minor units (pence/cents) per kWh, VAT included"),
-    "tariff.electricity.standing_charge": Field(_decimal, Decimal("60.10"),
-                                                "minor units per day, VAT included"),
+    "store.commit_interval_s": Field(
+        _number(0.5, 600), 10.0, "seconds between history commits (SD card wear)"
+    ),
+    "tariff.electricity.unit_rate": Field(
+        _decimal, Decimal("24.50"), "minor units (pence/cents) per kWh, VAT included"
+    ),
+    "tariff.electricity.standing_charge": Field(
+        _decimal, Decimal("60.10"), "minor units per day, VAT included"
+    ),
     "tariff.gas.unit_rate": Field(_decimal, Decimal("6.24"), "minor units per kWh"),
     "tariff.gas.standing_charge": Field(_decimal, Decimal("31.43"), "minor units per day"),
-    "tariff.gas.calorific_value_mj_m3": Field(_number(30, 50), 39.5,
-                                              "gas calorific value from your bill"),
+    "tariff.gas.calorific_value_mj_m3": Field(
+        _number(30, 50), 39.5, "gas calorific value from your bill"
+    ),
     "tariff.water.unit_rate": Field(_decimal, Decimal("215"), "minor units per m3"),
     "tariff.water.standing_charge": Field(_decimal, Decimal("0"), "minor units per day"),
 }
@@ -144,8 +151,9 @@ class Config:
         return str(self["household.timezone"])
 
     def tariff(self, utility: Utility) -> TariffConfig:
-        return TariffConfig(self[f"tariff.{utility}.unit_rate"],
-                            self[f"tariff.{utility}.standing_charge"])
+        return TariffConfig(
+            self[f"tariff.{utility}.unit_rate"], self[f"tariff.{utility}.standing_charge"]
+        )
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

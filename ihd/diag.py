@@ -44,8 +44,10 @@ class Diagnostics:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"counters": dict(sorted(self._counters.items())),
-                    "states": dict(sorted(self._states.items()))}
+            return {
+                "counters": dict(sorted(self._counters.items())),
+                "states": dict(sorted(self._states.items())),
+            }
 
     def write_snapshot(self, path: Path) -> None:
         """Atomically publish the registry for ``ihd diag`` (a tmpfs path in production)."""

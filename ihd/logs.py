@@ -30,8 +30,9 @@ class RateLimit(logging.Filter):
     handler gets the same verdict.
     """
 
-    def __init__(self, burst: int = 5, window_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, burst: int = 5, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.burst = burst
         self.window_s = window_s
@@ -57,7 +58,7 @@ class RateLimit(logging.Filter):
             if w is None or now - w[0] >= self.window_s:
                 dropped = int(w[2]) if w else 0
                 self._windows[key] = [now, 1, 0]
-                if len(self._windows) > 1000:   # forget stale kinds, bound memory
+                if len(self._windows) > 1000:  # forget stale kinds, bound memory
                     cutoff = now - self.window_s
                     self._windows = {k: v for k, v in self._windows.items() if v[0] >= cutoff}
                 if dropped:
@@ -71,8 +72,12 @@ class RateLimit(logging.Filter):
 
 
 def setup(
-    *, level: int = logging.INFO, log_dir: Path | None = None, stderr: bool = True,
-    max_bytes: int = 1_000_000, backups: int = 3,
+    *,
+    level: int = logging.INFO,
+    log_dir: Path | None = None,
+    stderr: bool = True,
+    max_bytes: int = 1_000_000,
+    backups: int = 3,
 ) -> None:
     """Configure the root logger once: stderr and/or a capped rotating file."""
     root = logging.getLogger()
@@ -88,8 +93,11 @@ def setup(
     if log_dir is not None:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            handlers.append(logging.handlers.RotatingFileHandler(
-                log_dir / "ihd.log", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
+            handlers.append(
+                logging.handlers.RotatingFileHandler(
+                    log_dir / "ihd.log", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+                )
+            )
         except OSError as e:
             print(f"ihd: cannot write logs to {log_dir}: {e}", file=sys.stderr)
     for h in handlers:

@@ -47,9 +47,7 @@ def _runtime_dir(name: str, data_dir: Path) -> Path:
     return data_dir / "run"
 
 
-def resolve(
-    *, demo: bool, config_file: Path | None = None, data_dir: Path | None = None
-) -> Paths:
+def resolve(*, demo: bool, config_file: Path | None = None, data_dir: Path | None = None) -> Paths:
     name = f"{APP}-demo" if demo else APP
     data = data_dir or Path(platformdirs.user_data_dir(name))
     return Paths(

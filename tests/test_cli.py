@@ -29,14 +29,19 @@ DISPLAY_VARS = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
 READING = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+(?P<utility>electricity|gas|water)\s+"
     r"(?P<eui>[0-9A-F]{16})\s+(?P<quantity>[a-z0-9]+(?:_[a-z0-9]+)+)\s+"
-    r"(?P<value>-?\d+(?:\.\d+)?(?:E[+-]?\d+)?)\s+(?P<unit>\S+)$")
+    r"(?P<value>-?\d+(?:\.\d+)?(?:E[+-]?\d+)?)\s+(?P<unit>\S+)$"
+)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     """The caller's environment with no display and every XDG dir inside ``home``."""
     env = {k: v for k, v in os.environ.items() if k not in DISPLAY_VARS}
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"),
-                     ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
         env[var] = str(home / sub)
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(extra)
@@ -51,8 +56,14 @@ class Result:
 
 
 def ihd_cmd(*args: str | Path, home: Path, env: dict[str, str] | None = None) -> Result:
-    p = subprocess.run([*IHD, *map(str, args)], capture_output=True, text=True,
-                       timeout=60, env=_env(home, **(env or {})), cwd=home)
+    p = subprocess.run(
+        [*IHD, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(home, **(env or {})),
+        cwd=home,
+    )
     return Result(p.returncode, p.stdout, p.stderr)
 
 
@@ -80,8 +91,16 @@ def test_demo_help_lists_its_options(tmp_path: Path) -> None:
     r = ihd_cmd("demo", "--help", home=tmp_path)
     assert r.rc == 0
     assert r.out.startswith("usage: ihd demo")
-    for opt in ("--headless", "--screenshot", "--run-for", "--speed", "--history-days",
-                "--data-dir", "--config", "--fresh"):
+    for opt in (
+        "--headless",
+        "--screenshot",
+        "--run-for",
+        "--speed",
+        "--history-days",
+        "--data-dir",
+        "--config",
+        "--fresh",
+    ):
         assert opt in r.out
 
 
@@ -101,17 +120,31 @@ def test_no_command_prints_usage_as_an_error(tmp_path: Path) -> None:
     assert "demo" in r.err
 
 
-@pytest.mark.parametrize("args, option", [
-    (["--speed", "0"], "--speed"),
-    (["--speed", "-3"], "--speed"),
-    (["--speed", "nan"], "--speed"),
-    (["--loss", "1.5"], "--loss"),
-    (["--corruption", "-0.1"], "--corruption"),
-])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--speed", "0"], "--speed"),
+        (["--speed", "-3"], "--speed"),
+        (["--speed", "nan"], "--speed"),
+        (["--loss", "1.5"], "--loss"),
+        (["--corruption", "-0.1"], "--corruption"),
+    ],
+)
 def test_bad_demo_arguments_are_usage_errors_not_tracebacks(
-        tmp_path: Path, args: list[str], option: str) -> None:
-    r = ihd_cmd("demo", "--headless", "--run-for", "1", "--history-days", "0",
-                "--data-dir", tmp_path / "d", *args, home=tmp_path)
+    tmp_path: Path, args: list[str], option: str
+) -> None:
+    r = ihd_cmd(
+        "demo",
+        "--headless",
+        "--run-for",
+        "1",
+        "--history-days",
+        "0",
+        "--data-dir",
+        tmp_path / "d",
+        *args,
+        home=tmp_path,
+    )
     assert r.rc == 2
     assert "Traceback" not in r.err
     assert f"argument {option}" in r.err
@@ -121,8 +154,17 @@ def test_bad_demo_arguments_are_usage_errors_not_tracebacks(
 def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     f = tmp_path / "not-a-dir"
     f.write_text("x")
-    r = ihd_cmd("demo", "--headless", "--run-for", "1", "--history-days", "0",
-                "--data-dir", f, home=tmp_path)
+    r = ihd_cmd(
+        "demo",
+        "--headless",
+        "--run-for",
+        "1",
+        "--history-days",
+        "0",
+        "--data-dir",
+        f,
+        home=tmp_path,
+    )
     assert_one_line_error(r, str(f))
 
 
@@ -130,21 +172,32 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
 
 BROKEN = {
     # name: (file content, or None for "a directory"; what the one line must say)
-    "invalid_toml": ("[tariff.electricity]\nunit_rate = 24.5p\n",
-                     ["not valid TOML", "line 2", "unit_rate"]),
-    "wrong_type": ('[tariff.electricity]\nunit_rate = "abc"\n',
-                   ["tariff.electricity.unit_rate", "'abc'"]),
+    "invalid_toml": (
+        "[tariff.electricity]\nunit_rate = 24.5p\n",
+        ["not valid TOML", "line 2", "unit_rate"],
+    ),
+    "wrong_type": (
+        '[tariff.electricity]\nunit_rate = "abc"\n',
+        ["tariff.electricity.unit_rate", "'abc'"],
+    ),
     "out_of_range": ("[store]\ncommit_interval_s = 0\n", ["store.commit_interval_s", "0.5"]),
-    "unknown_key": ('[household]\ntimezon = "Europe/London"\n',
-                    ["household.timezon", "did you mean 'household.timezone'?"]),
-    "unknown_timezone": ('[household]\ntimezone = "Mars/Olympus"\n',
-                         ["household.timezone", "Mars/Olympus"]),
+    "unknown_key": (
+        '[household]\ntimezon = "Europe/London"\n',
+        ["household.timezon", "did you mean 'household.timezone'?"],
+    ),
+    "unknown_timezone": (
+        '[household]\ntimezone = "Mars/Olympus"\n',
+        ["household.timezone", "Mars/Olympus"],
+    ),
     # "Europe" is a directory in the tz database: zoneinfo raises IsADirectoryError for it.
-    "timezone_is_a_tz_directory": ('[household]\ntimezone = "Europe"\n',
-                                   ["household.timezone", "Europe"]),
-    "section_typo": ('[tarif.electricity]\nunit_rate = 20\n',
-                                   ["tarif.electricity.unit_rate",
-                                    "did you mean 'tariff.electricity.unit_rate'?"]),
+    "timezone_is_a_tz_directory": (
+        '[household]\ntimezone = "Europe"\n',
+        ["household.timezone", "Europe"],
+    ),
+    "section_typo": (
+        "[tarif.electricity]\nunit_rate = 20\n",
+        ["tarif.electricity.unit_rate", "did you mean 'tariff.electricity.unit_rate'?"],
+    ),
     # A quoted key may hold a newline; the message must still be one line.
     "key_with_newline": ('"house\\nhold" = 1\n', ["unknown key"]),
     "unreadable": (None, ["cannot read"]),
@@ -163,18 +216,27 @@ def _broken_file(tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_config_is_one_line_naming_file_and_key_for_config(
-        tmp_path: Path, name: str) -> None:
+    tmp_path: Path, name: str
+) -> None:
     path = _broken_file(tmp_path, name)
     r = ihd_cmd("config", "--config", path, home=tmp_path)
     assert_one_line_error(r, str(path), *BROKEN[name][1])
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
-def test_broken_config_is_one_line_naming_file_and_key_for_run(
-        tmp_path: Path, name: str) -> None:
+def test_broken_config_is_one_line_naming_file_and_key_for_run(tmp_path: Path, name: str) -> None:
     path = _broken_file(tmp_path, name)
-    r = ihd_cmd("run", "--config", path, "--headless", "--run-for", "1",
-                "--data-dir", tmp_path / "data", home=tmp_path)
+    r = ihd_cmd(
+        "run",
+        "--config",
+        path,
+        "--headless",
+        "--run-for",
+        "1",
+        "--data-dir",
+        tmp_path / "data",
+        home=tmp_path,
+    )
     assert_one_line_error(r, str(path), *BROKEN[name][1])
     assert not (tmp_path / "data" / "history.sqlite").exists()  # stopped before the store
 
@@ -238,22 +300,44 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demos]:
     png = home / "out.png"
     quick = ("--history-days", "1")
     runs: dict[str, tuple[Sequence[str | Path], dict[str, str]]] = {
-        "headless": (["demo", "--headless", "--run-for", "12", "--speed", "10",
-                      "--data-dir", home / "headless", *quick], {}),
-        "no_display": (["demo", "--run-for", "12", "--speed", "10",
-                        "--data-dir", home / "nodisplay", *quick], {}),
-        "screenshot": (["demo", "--screenshot", png, "--run-for", "3",
-                        "--data-dir", home / "shot", *quick], {}),
+        "headless": (
+            [
+                "demo",
+                "--headless",
+                "--run-for",
+                "12",
+                "--speed",
+                "10",
+                "--data-dir",
+                home / "headless",
+                *quick,
+            ],
+            {},
+        ),
+        "no_display": (
+            ["demo", "--run-for", "12", "--speed", "10", "--data-dir", home / "nodisplay", *quick],
+            {},
+        ),
+        "screenshot": (
+            ["demo", "--screenshot", png, "--run-for", "3", "--data-dir", home / "shot", *quick],
+            {},
+        ),
         # No --data-dir: the platform's data dir (XDG_DATA_HOME), separate for demo and run.
-        "default_demo": (["demo", "--headless", "--run-for", "3", *quick],
-                         {"XDG_RUNTIME_DIR": str(runtime)}),
-        "default_run": (["run", "--headless", "--run-for", "2"],
-                        {"XDG_RUNTIME_DIR": str(runtime)}),
+        "default_demo": (
+            ["demo", "--headless", "--run-for", "3", *quick],
+            {"XDG_RUNTIME_DIR": str(runtime)},
+        ),
+        "default_run": (["run", "--headless", "--run-for", "2"], {"XDG_RUNTIME_DIR": str(runtime)}),
     }
     procs = {
-        name: subprocess.Popen([*IHD, *map(str, args)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=_env(home, **extra),
-                               cwd=home)
+        name: subprocess.Popen(
+            [*IHD, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(home, **extra),
+            cwd=home,
+        )
         for name, (args, extra) in runs.items()
     }
     results: dict[str, Result] = {}
@@ -266,9 +350,16 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demos]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    yield Demos(home=home, headless=results["headless"], headless_dir=home / "headless",
-                no_display=results["no_display"], screenshot=results["screenshot"], png=png,
-                default_demo=results["default_demo"], default_run=results["default_run"])
+    yield Demos(
+        home=home,
+        headless=results["headless"],
+        headless_dir=home / "headless",
+        no_display=results["no_display"],
+        screenshot=results["screenshot"],
+        png=png,
+        default_demo=results["default_demo"],
+        default_run=results["default_run"],
+    )
 
 
 def _readings(out: str) -> list[re.Match[str]]:

@@ -66,7 +66,7 @@ def test_scaled_clock_sleep_returns_false_when_stopped() -> None:
     stop.set()
     w0 = time.monotonic()
     assert clock.sleep_until(3600.0, stop) is False  # an hour away: must not wait
-    assert clock.sleep_until(-1.0, stop) is False    # already due, but stopped
+    assert clock.sleep_until(-1.0, stop) is False  # already due, but stopped
     assert time.monotonic() - w0 < 0.05
 
 

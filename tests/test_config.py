@@ -27,8 +27,9 @@ def test_empty_file_is_all_defaults() -> None:
     assert cfg.source == SRC and dict(cfg.values) == {}
     assert cfg.timezone == "Europe/London"
     assert cfg["store.commit_interval_s"] == 10.0
-    assert cfg.tariff(Utility.ELECTRICITY) == config.TariffConfig(Decimal("24.50"),
-                                                                  Decimal("60.10"))
+    assert cfg.tariff(Utility.ELECTRICITY) == config.TariffConfig(
+        Decimal("24.50"), Decimal("60.10")
+    )
 
 
 def test_values_are_parsed_to_their_types() -> None:
@@ -65,33 +66,36 @@ def test_bounds_are_inclusive() -> None:
     assert parse("[tariff.water]\nunit_rate = 0\n").tariff(Utility.WATER).unit_rate == 0
 
 
-@pytest.mark.parametrize("text, key, reason", [
-    ('[tariff.electricity]\nunit_rate = "abc"', "tariff.electricity.unit_rate", "'abc'"),
-    ("[tariff.electricity]\nunit_rate = -1", "tariff.electricity.unit_rate", "non-negative"),
-    ("[tariff.electricity]\nunit_rate = nan", "tariff.electricity.unit_rate", "nan"),
-    ("[tariff.electricity]\nunit_rate = inf", "tariff.electricity.unit_rate", "inf"),
-    ("[tariff.electricity]\nunit_rate = true", "tariff.electricity.unit_rate", "True"),
-    ("[tariff.gas]\nstanding_charge = [1]", "tariff.gas.standing_charge", "[1]"),
-    ("[store]\ncommit_interval_s = 0", "store.commit_interval_s", "between 0.5 and 600"),
-    ("[store]\ncommit_interval_s = 0.49", "store.commit_interval_s", "0.49"),
-    ("[store]\ncommit_interval_s = 600.5", "store.commit_interval_s", "600.5"),
-    ("[store]\ncommit_interval_s = true", "store.commit_interval_s", "number"),
-    ('[store]\ncommit_interval_s = "10"', "store.commit_interval_s", "'10'"),
-    ("[radio]\nchannel = 34", "radio.channel", "between 0 and 33"),
-    ("[radio]\nchannel = -1", "radio.channel", "-1"),
-    ("[radio]\nchannel = 1.0", "radio.channel", "whole number"),
-    ("[radio]\nfcs_len = 3", "radio.fcs_len", "3"),
-    ('[radio]\ntype = "at86rf215"', "radio.type", "'sim'"),
-    ('[household]\ncurrency = "USD"', "household.currency", "'GBP', 'EUR'"),
-    ("[household]\ntimezone = 0", "household.timezone", "string"),
-    ('[household]\ntimezone = "Mars/Olympus"', "household.timezone", "'Mars/Olympus'"),
-    ('[household]\ntimezone = ""', "household.timezone", "unknown timezone"),
-    ('[household]\ntimezone = "../../etc/passwd"', "household.timezone", "unknown timezone"),
-    # directories and non-zone files in the tz database are not timezones either
-    ('[household]\ntimezone = "Europe"', "household.timezone", "unknown timezone"),
-    ('[household]\ntimezone = "zone.tab"', "household.timezone", "unknown timezone"),
-    ("[tariff.gas]\ncalorific_value_mj_m3 = 29.9", "tariff.gas.calorific_value_mj_m3", "30"),
-])
+@pytest.mark.parametrize(
+    "text, key, reason",
+    [
+        ('[tariff.electricity]\nunit_rate = "abc"', "tariff.electricity.unit_rate", "'abc'"),
+        ("[tariff.electricity]\nunit_rate = -1", "tariff.electricity.unit_rate", "non-negative"),
+        ("[tariff.electricity]\nunit_rate = nan", "tariff.electricity.unit_rate", "nan"),
+        ("[tariff.electricity]\nunit_rate = inf", "tariff.electricity.unit_rate", "inf"),
+        ("[tariff.electricity]\nunit_rate = true", "tariff.electricity.unit_rate", "True"),
+        ("[tariff.gas]\nstanding_charge = [1]", "tariff.gas.standing_charge", "[1]"),
+        ("[store]\ncommit_interval_s = 0", "store.commit_interval_s", "between 0.5 and 600"),
+        ("[store]\ncommit_interval_s = 0.49", "store.commit_interval_s", "0.49"),
+        ("[store]\ncommit_interval_s = 600.5", "store.commit_interval_s", "600.5"),
+        ("[store]\ncommit_interval_s = true", "store.commit_interval_s", "number"),
+        ('[store]\ncommit_interval_s = "10"', "store.commit_interval_s", "'10'"),
+        ("[radio]\nchannel = 34", "radio.channel", "between 0 and 33"),
+        ("[radio]\nchannel = -1", "radio.channel", "-1"),
+        ("[radio]\nchannel = 1.0", "radio.channel", "whole number"),
+        ("[radio]\nfcs_len = 3", "radio.fcs_len", "3"),
+        ('[radio]\ntype = "at86rf215"', "radio.type", "'sim'"),
+        ('[household]\ncurrency = "USD"', "household.currency", "'GBP', 'EUR'"),
+        ("[household]\ntimezone = 0", "household.timezone", "string"),
+        ('[household]\ntimezone = "Mars/Olympus"', "household.timezone", "'Mars/Olympus'"),
+        ('[household]\ntimezone = ""', "household.timezone", "unknown timezone"),
+        ('[household]\ntimezone = "../../etc/passwd"', "household.timezone", "unknown timezone"),
+        # directories and non-zone files in the tz database are not timezones either
+        ('[household]\ntimezone = "Europe"', "household.timezone", "unknown timezone"),
+        ('[household]\ntimezone = "zone.tab"', "household.timezone", "unknown timezone"),
+        ("[tariff.gas]\ncalorific_value_mj_m3 = 29.9", "tariff.gas.calorific_value_mj_m3", "30"),
+    ],
+)
 def test_bad_value_names_file_and_key(text: str, key: str, reason: str) -> None:
     msg = error(text)
     assert msg.startswith(f"{SRC}: {key}: "), msg
@@ -100,8 +104,7 @@ def test_bad_value_names_file_and_key(text: str, key: str, reason: str) -> None:
 
 def test_unknown_key_suggests_the_nearest() -> None:
     msg = error('[household]\ntimezon = "Europe/London"')
-    assert msg == (f"{SRC}: household.timezon: unknown key "
-                   "(did you mean 'household.timezone'?)")
+    assert msg == (f"{SRC}: household.timezon: unknown key (did you mean 'household.timezone'?)")
 
 
 def test_misspelt_section_suggests_the_full_key() -> None:
@@ -125,11 +128,14 @@ def test_key_with_a_newline_stays_one_line() -> None:
     assert "'a\\nb'" in msg  # shown escaped
 
 
-@pytest.mark.parametrize("text, line, quoted", [
-    ("[tariff.electricity]\nunit_rate = 24.5p\n", 2, "unit_rate = 24.5p"),
-    ("[store]\ncommit_interval_s = 10\ncommit_interval_s = 20\n", 3, "commit_interval_s = 20"),
-    ("[tariff.electricity\nunit_rate = 1\n", 1, "[tariff.electricity"),
-])
+@pytest.mark.parametrize(
+    "text, line, quoted",
+    [
+        ("[tariff.electricity]\nunit_rate = 24.5p\n", 2, "unit_rate = 24.5p"),
+        ("[store]\ncommit_interval_s = 10\ncommit_interval_s = 20\n", 3, "commit_interval_s = 20"),
+        ("[tariff.electricity\nunit_rate = 1\n", 1, "[tariff.electricity"),
+    ],
+)
 def test_invalid_toml_names_line_and_shows_it(text: str, line: int, quoted: str) -> None:
     msg = error(text)
     assert "not valid TOML" in msg
@@ -183,8 +189,9 @@ def test_errors_from_load_name_the_path(tmp_path: Path) -> None:
     path.write_text('[tariff.electricity]\nunit_rate = "abc"\n')
     with pytest.raises(ConfigError) as e:
         load(path)
-    assert str(e.value) == (f"{path}: tariff.electricity.unit_rate: "
-                            "expected a decimal number, got 'abc'")
+    assert str(e.value) == (
+        f"{path}: tariff.electricity.unit_rate: expected a decimal number, got 'abc'"
+    )
 
 
 def test_example_round_trips_and_documents_every_key() -> None:
@@ -194,8 +201,9 @@ def test_example_round_trips_and_documents_every_key() -> None:
     for key, spec in config.SCHEMA.items():
         assert cfg.values[key] == spec.default and type(cfg.values[key]) is type(spec.default)
         assert f"# {spec.doc}\n" in text, key
-    assert all(line == "" or line.startswith(("#", "[")) or " = " in line
-               for line in text.splitlines())
+    assert all(
+        line == "" or line.startswith(("#", "[")) or " = " in line for line in text.splitlines()
+    )
 
 
 def test_config_default_lookup() -> None:
@@ -212,8 +220,12 @@ def test_config_default_lookup() -> None:
 @pytest.fixture
 def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every XDG dir into tmp_path; platformdirs reads them at call time."""
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"),
-                     ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     return tmp_path
@@ -239,7 +251,8 @@ def test_demo_and_run_never_share_a_data_dir(xdg: Path) -> None:
 
 
 def test_runtime_dir_uses_xdg_runtime_dir_when_it_exists(
-        xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    xdg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = xdg / "runtime"
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     assert paths.resolve(demo=False).runtime_dir == xdg / "data" / "ihd" / "run"  # not there
@@ -254,8 +267,9 @@ def test_flags_override_every_path(xdg: Path, monkeypatch: pytest.MonkeyPatch) -
     mine, cfg = xdg / "mine", xdg / "elsewhere.toml"
     for demo in (False, True):
         p = paths.resolve(demo=demo, config_file=cfg, data_dir=mine)
-        assert p == paths.Paths(config_file=cfg, data_dir=mine, log_dir=mine / "log",
-                                runtime_dir=mine / "run")
+        assert p == paths.Paths(
+            config_file=cfg, data_dir=mine, log_dir=mine / "log", runtime_dir=mine / "run"
+        )
 
 
 def test_ensure_creates_the_dirs_and_nothing_else(xdg: Path) -> None:

@@ -52,8 +52,10 @@ def test_snapshot_is_a_sorted_copy() -> None:
     d.set("store.status", "ok")
     d.set("app.mode", "demo")
     snap = d.snapshot()
-    assert snap == {"counters": {"radio.frames": 3, "store.commits": 1},
-                    "states": {"app.mode": "demo", "store.status": "ok"}}
+    assert snap == {
+        "counters": {"radio.frames": 3, "store.commits": 1},
+        "states": {"app.mode": "demo", "store.status": "ok"},
+    }
     assert list(snap["counters"]) == ["radio.frames", "store.commits"]
     assert list(snap["states"]) == ["app.mode", "store.status"]
     snap["counters"]["radio.frames"] = 999
@@ -181,8 +183,12 @@ while time.monotonic() < end:
 def test_write_snapshot_is_atomic_across_processes(tmp_path: Path) -> None:
     """Two displays started on one data dir must not tear each other's snapshot either."""
     path = tmp_path / "diag.json"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), "0.8"],
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), "0.8"], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     reads = bad = 0
     pids: set[int] = set()
     try:
@@ -225,16 +231,23 @@ def test_format_snapshot_groups_by_layer() -> None:
     snap = {
         "states": {"store.status": "ok", "app.mode": "demo", "radio.name": "sim"},
         # deliberately not in order: the dump still groups each layer together
-        "counters": {"store.commits": 2, "smwap.frames_ok": 3, "meter.pushes": 4,
-                     "smwap.fcs_error": 1, "store.rows_written": 10},
+        "counters": {
+            "store.commits": 2,
+            "smwap.frames_ok": 3,
+            "meter.pushes": 4,
+            "smwap.fcs_error": 1,
+            "store.rows_written": 10,
+        },
     }
     text = format_snapshot(snap)
     assert list(_groups(text)) == ["states", "counters"]
     assert _groups(text) == {
         "states": [[("app.mode", "demo")], [("radio.name", "sim")], [("store.status", "ok")]],
-        "counters": [[("meter.pushes", "4")],
-                     [("smwap.fcs_error", "1"), ("smwap.frames_ok", "3")],
-                     [("store.commits", "2"), ("store.rows_written", "10")]],
+        "counters": [
+            [("meter.pushes", "4")],
+            [("smwap.fcs_error", "1"), ("smwap.frames_ok", "3")],
+            [("store.commits", "2"), ("store.rows_written", "10")],
+        ],
     }
     # values line up in one column per section
     lines = [line for line in text.splitlines() if line.startswith("  ")]
@@ -248,9 +261,9 @@ def test_format_snapshot_of_a_real_registry() -> None:
     d.count("radio.frames", 7)
     d.count("store.write_errors")
     text = format_snapshot(d.snapshot())
-    assert _groups(text) == {"counters": [[("radio.frames", "7")],
-                                          [("store.commits", "1"),
-                                           ("store.write_errors", "1")]]}
+    assert _groups(text) == {
+        "counters": [[("radio.frames", "7")], [("store.commits", "1"), ("store.write_errors", "1")]]
+    }
 
 
 def test_format_snapshot_of_nothing_is_empty() -> None:

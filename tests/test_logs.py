@@ -104,10 +104,12 @@ def test_templates_and_loggers_are_limited_independently(limited: Limited) -> No
         log.warning("template A %d", i)
         log.warning("template B %d", i)
         other.warning("template A %d", i)
-    assert [m for m in cap.messages if m.startswith("template A")] == \
-        [f"template A {i}" for i in range(5) for _ in (log, other)]
-    assert [m for m in cap.messages if m.startswith("template B")] == \
-        [f"template B {i}" for i in range(5)]
+    assert [m for m in cap.messages if m.startswith("template A")] == [
+        f"template A {i}" for i in range(5) for _ in (log, other)
+    ]
+    assert [m for m in cap.messages if m.startswith("template B")] == [
+        f"template B {i}" for i in range(5)
+    ]
 
 
 def test_critical_always_passes(limited: Limited) -> None:
@@ -117,8 +119,9 @@ def test_critical_always_passes(limited: Limited) -> None:
     for i in range(20):
         log.critical("disk full %d", i)
     log.error("disk full %d", 99)  # the burst of ERRORs is spent
-    assert cap.messages == [f"disk full {i}" for i in range(5)] + \
-        [f"disk full {i}" for i in range(20)]
+    assert cap.messages == [f"disk full {i}" for i in range(5)] + [
+        f"disk full {i}" for i in range(20)
+    ]
 
 
 def test_default_clock_is_real_time() -> None:
@@ -138,7 +141,8 @@ def test_default_clock_is_real_time() -> None:
 
 
 def test_setup_counts_each_record_once_across_stderr_and_file(
-        tmp_path: Path, root_restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, root_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs.setup(log_dir=tmp_path)  # stderr and file share one limiter
     log = logging.getLogger("ihd.test.shared")
     for i in range(12):
@@ -183,7 +187,8 @@ def test_log_file_rotates_and_stays_bounded(tmp_path: Path, root_restored: None)
 
 
 def test_unwritable_log_dir_is_reported_not_raised(
-        tmp_path: Path, root_restored: None, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, root_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     logs.setup(log_dir=blocker / "log")

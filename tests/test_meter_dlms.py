@@ -56,12 +56,15 @@ def decode(apdu: bytes, utility: Utility = Utility.ELECTRICITY, received_at: flo
 # ------------------------------------------------------------------------------- OBIS
 
 
-@pytest.mark.parametrize(("code", "text"), [
-    ((1, 0, 1, 8, 0, 255), "1-0:1.8.0.255"),
-    ((7, 0, 3, 0, 0, 255), "7-0:3.0.0.255"),
-    ((0, 0, 96, 1, 0, 255), "0-0:96.1.0.255"),
-    ((1, 1, 0, 2, 129, 255), "1-1:0.2.129.255"),
-])
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ((1, 0, 1, 8, 0, 255), "1-0:1.8.0.255"),
+        ((7, 0, 3, 0, 0, 255), "7-0:3.0.0.255"),
+        ((0, 0, 96, 1, 0, 255), "0-0:96.1.0.255"),
+        ((1, 1, 0, 2, 129, 255), "1-1:0.2.129.255"),
+    ],
+)
 def test_format_and_parse_obis(code: tuple[int, ...], text: str) -> None:
     assert format_obis(code) == text  # type: ignore[arg-type]
     assert parse_obis(text) == code
@@ -73,8 +76,19 @@ def test_parse_obis_other_spellings() -> None:
     assert parse_obis(" 1.0.2.8.0.255 ") == (1, 0, 2, 8, 0, 255)
 
 
-@pytest.mark.parametrize("bad", ["", "1-0:1.8", "1-0:1.8.0.256", "1:0-1.8.0.255", "a-b:c.d.e.f",
-                                 "1-0:1.8.0.255.1", "1.0.1.8.0", "-1-0:1.8.0.255"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "1-0:1.8",
+        "1-0:1.8.0.256",
+        "1:0-1.8.0.255",
+        "a-b:c.d.e.f",
+        "1-0:1.8.0.255.1",
+        "1.0.1.8.0",
+        "-1-0:1.8.0.255",
+    ],
+)
 def test_parse_obis_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_obis(bad)
@@ -104,21 +118,21 @@ def test_is_cumulative() -> None:
     assert is_cumulative("energy_import_wh") and is_cumulative("volume_m3")
     assert is_cumulative("energy_export_rate1_wh")
     assert not is_cumulative("power_import_w")
-    assert not is_cumulative("raw_1_0_1_8_0_255_v")     # unknown: never derive usage
+    assert not is_cumulative("raw_1_0_1_8_0_255_v")  # unknown: never derive usage
 
 
 def test_lookup_falls_back_from_channel_1() -> None:
-    assert lookup((1, 1, 1, 8, 0, 255)) is E_IMPORT     # Kamstrup numbers its channel 1
-    assert lookup((1, 0, 1, 8, 0, 101)) is None         # F != 255: a historical value
+    assert lookup((1, 1, 1, 8, 0, 255)) is E_IMPORT  # Kamstrup numbers its channel 1
+    assert lookup((1, 0, 1, 8, 0, 101)) is None  # F != 255: a historical value
 
 
 def test_resolve_normalises_scaler_or_goes_raw() -> None:
-    assert resolve((1, 0, 1, 8, 0, 255), 3, WH).scaler == 3      # kWh = Wh with scaler +3
-    water = resolve((8, 0, 1, 0, 0, 255), 0, LITRE)               # litres -> m3
+    assert resolve((1, 0, 1, 8, 0, 255), 3, WH).scaler == 3  # kWh = Wh with scaler +3
+    water = resolve((8, 0, 1, 0, 0, 255), 0, LITRE)  # litres -> m3
     assert (water.quantity, water.scaler) == ("volume_m3", -3)
-    wrong = resolve((1, 0, 1, 8, 0, 255), 0, 35)                  # energy "in volts"
+    wrong = resolve((1, 0, 1, 8, 0, 255), 0, 35)  # energy "in volts"
     assert wrong.register is None and wrong.quantity == "raw_1_0_1_8_0_255_v"
-    unknown = resolve((1, 0, 13, 7, 0, 255), -3, COUNT)           # power factor
+    unknown = resolve((1, 0, 13, 7, 0, 255), -3, COUNT)  # power factor
     assert unknown.quantity == "raw_1_0_13_7_0_255_count"
     assert unknown.utility is Utility.ELECTRICITY and unknown.scaler == -3
     assert resolve((0, 0, 96, 50, 1, 255), 0, None).utility is None
@@ -132,26 +146,33 @@ def test_resolve_normalises_scaler_or_goes_raw() -> None:
 T0 = utc(2024, 3, 15, 12, 34, 56) + 0.25
 
 # Hand-assembled from the Green Book (DATA-NOTIFICATION, A-XDR) and Blue Book (units).
-EXPECTED_3 = bytes.fromhex("".join([
-    "0f",                          # DATA-NOTIFICATION tag
-    "00000102",                    # long-invoke-id-and-priority: flags 0, invoke id 258
-    "0c",                          # date-time: octet string of 12
-    "07e8" "03" "0f" "05",         # 2024, March, 15th, Friday (1 = Monday)
-    "0c" "22" "38" "19",           # 12:34:56.25
-    "0000" "00",                   # deviation 0 (UTC), clock status OK
-    "0203",                        # body: structure of 3 entries
-    "0203" "0906" "0100010800ff",  # {OBIS 1-0:1.8.0.255,
-    "06" "00bc614e",               #  double-long-unsigned 12345678,
-    "0202" "0f00" "161e",          #  {scaler 0, unit 30 = Wh}}
-    "0203" "0906" "0100010700ff",  # {OBIS 1-0:1.7.0.255,
-    "05" "000005dc",               #  double-long 1500,
-    "0202" "0f00" "161b",          #  {scaler 0, unit 27 = W}}
-    "0203" "0906" "0700030000ff",  # {OBIS 7-0:3.0.0.255,
-    "06" "0001e240",               #  double-long-unsigned 123456,
-    "0202" "0ffd" "160d",          #  {scaler -3, unit 13 = m3}}
-]))
+EXPECTED_3 = bytes.fromhex(
+    "".join(
+        [
+            "0f",  # DATA-NOTIFICATION tag
+            "00000102",  # long-invoke-id-and-priority: flags 0, invoke id 258
+            "0c",  # date-time: octet string of 12
+            "07e8030f05",  # 2024, March, 15th, Friday (1 = Monday)
+            "0c223819",  # 12:34:56.25
+            "000000",  # deviation 0 (UTC), clock status OK
+            "0203",  # body: structure of 3 entries
+            "020309060100010800ff",  # {OBIS 1-0:1.8.0.255,
+            "0600bc614e",  #  double-long-unsigned 12345678,
+            "02020f00161e",  #  {scaler 0, unit 30 = Wh}}
+            "020309060100010700ff",  # {OBIS 1-0:1.7.0.255,
+            "05000005dc",  #  double-long 1500,
+            "02020f00161b",  #  {scaler 0, unit 27 = W}}
+            "020309060700030000ff",  # {OBIS 7-0:3.0.0.255,
+            "060001e240",  #  double-long-unsigned 123456,
+            "02020ffd160d",  #  {scaler -3, unit 13 = m3}}
+        ]
+    )
+)
 VALUES_3: list[PushValue] = [
-    (E_IMPORT, 12345678, 0), ((1, 0, 1, 7, 0, 255), 1500, 0), (GAS_VOL, 123456, -3)]
+    (E_IMPORT, 12345678, 0),
+    ((1, 0, 1, 7, 0, 255), 1500, 0),
+    (GAS_VOL, 123456, -3),
+]
 
 
 def test_build_push_matches_hand_assembled_bytes() -> None:
@@ -172,25 +193,46 @@ def test_decode_hand_assembled_push() -> None:
 
 
 def test_build_signed_and_unknown_values() -> None:
-    apdu = build_push([((1, 0, 16, 7, 0, 255), -250, 0), ((1, 0, 13, 7, 0, 255), 998, -3)],
-                      timestamp=utc(2024, 1, 1, 0, 0, 0), invoke_id=0)
+    apdu = build_push(
+        [((1, 0, 16, 7, 0, 255), -250, 0), ((1, 0, 13, 7, 0, 255), 998, -3)],
+        timestamp=utc(2024, 1, 1, 0, 0, 0),
+        invoke_id=0,
+    )
     assert apdu[18:] == bytes.fromhex(
         "0202"
-        "0203" "0906" "0100100700ff" "05" "ffffff06" "0202" "0f00" "161b"   # -250 W
-        "0203" "0906" "01000d0700ff" "05" "000003e6" "0202" "0ffd" "16ff")  # unit 255 count
+        "0203"
+        "0906"
+        "0100100700ff"
+        "05"
+        "ffffff06"
+        "0202"
+        "0f00"
+        "161b"  # -250 W
+        "0203"
+        "0906"
+        "01000d0700ff"
+        "05"
+        "000003e6"
+        "0202"
+        "0ffd"
+        "16ff"
+    )  # unit 255 count
     power, pf = decode(apdu).readings
     assert (power.quantity, power.raw) == ("power_net_w", -250)
     assert (pf.quantity, pf.value) == ("raw_1_0_13_7_0_255_count", Decimal("0.998"))
 
 
-@pytest.mark.parametrize(("values", "invoke_id"), [
-    ([(E_IMPORT, -1, 0)], 0),                       # cumulative registers are unsigned
-    ([(E_IMPORT, 1 << 32, 0)], 0),
-    ([(P_IMPORT, 1 << 31, 0)], 0),
-    ([(P_IMPORT, 1, 128)], 0),
-    ([((1, 0, 1, 8, 0, 256), 1, 0)], 0),
-    ([(E_IMPORT, 1, 0)], 1 << 24),
-])
+@pytest.mark.parametrize(
+    ("values", "invoke_id"),
+    [
+        ([(E_IMPORT, -1, 0)], 0),  # cumulative registers are unsigned
+        ([(E_IMPORT, 1 << 32, 0)], 0),
+        ([(P_IMPORT, 1 << 31, 0)], 0),
+        ([(P_IMPORT, 1, 128)], 0),
+        ([((1, 0, 1, 8, 0, 256), 1, 0)], 0),
+        ([(E_IMPORT, 1, 0)], 1 << 24),
+    ],
+)
 def test_build_rejects(values: list[tuple[object, int, int]], invoke_id: int) -> None:
     with pytest.raises(ValueError):
         build_push(values, timestamp=T0, invoke_id=invoke_id)  # type: ignore[arg-type]
@@ -209,30 +251,43 @@ def push_values(draw: st.DrawFn) -> tuple[object, int, int]:
     return reg, raw, draw(st.integers(-128, 127))
 
 
-@given(values=st.lists(push_values(), max_size=20),
-       ts=st.integers(0, utc(2100, 1, 1, 0, 0, 0)), invoke_id=st.integers(0, (1 << 24) - 1))
+@given(
+    values=st.lists(push_values(), max_size=20),
+    ts=st.integers(0, utc(2100, 1, 1, 0, 0, 0)),
+    invoke_id=st.integers(0, (1 << 24) - 1),
+)
 def test_round_trip(values: list[tuple[object, int, int]], ts: int, invoke_id: int) -> None:
     push = decode(build_push(values, timestamp=ts, invoke_id=invoke_id))  # type: ignore[arg-type]
     assert push.invoke_id == invoke_id
     assert push.timestamp == ts
     assert [(r.obis, r.quantity, r.raw, r.scaler) for r in push.readings] == [
         (format_obis(reg.obis), reg.quantity, raw, scaler)  # type: ignore[attr-defined]
-        for reg, raw, scaler in values]
+        for reg, raw, scaler in values
+    ]
 
 
 # ---------------------------------------------------------------- decode, other forms
 
-HEADER_NO_TIME = bytes.fromhex("0f" "00000007" "00")
+HEADER_NO_TIME = bytes.fromhex("0f0000000700")
 
 
 def test_two_element_entries_and_top_level_array() -> None:
     body = bytes.fromhex(
-        "0102"                                          # array of 2
-        "0202" "0906" "0100010800ff" "06" "00000064"    # {1-0:1.8.0.255, 100}
-        "0202" "0906" "0000600100ff" "0a03" "414243")   # {0-0:96.1.0.255, "ABC"}
+        "0102"  # array of 2
+        "0202"
+        "0906"
+        "0100010800ff"
+        "06"
+        "00000064"  # {1-0:1.8.0.255, 100}
+        "0202"
+        "0906"
+        "0000600100ff"
+        "0a03"
+        "414243"
+    )  # {0-0:96.1.0.255, "ABC"}
     push = decode(HEADER_NO_TIME + body, received_at=1234.5)
     assert push.invoke_id == 7
-    assert push.timestamp == 1234.5                     # no date-time: receive time
+    assert push.timestamp == 1234.5  # no date-time: receive time
     (reading,) = push.readings
     assert (reading.quantity, reading.raw, reading.scaler) == ("energy_import_wh", 100, 0)
     assert push.skipped == ("0-0:96.1.0.255",)
@@ -241,14 +296,34 @@ def test_two_element_entries_and_top_level_array() -> None:
 def test_unknown_codes_take_medium_or_device_utility() -> None:
     body = bytes.fromhex(
         "0203"
-        "0202" "0906" "0700ff0000ff" "06" "00000001"    # gas, unknown C=255
-        "0202" "0906" "0000600a01ff" "11" "05"          # abstract 0-0:96.10.1 (status)
-        "0203" "0906" "0800010000ff" "06" "00000fa0" "0202" "0f00" "1613")  # water in litres
+        "0202"
+        "0906"
+        "0700ff0000ff"
+        "06"
+        "00000001"  # gas, unknown C=255
+        "0202"
+        "0906"
+        "0000600a01ff"
+        "11"
+        "05"  # abstract 0-0:96.10.1 (status)
+        "0203"
+        "0906"
+        "0800010000ff"
+        "06"
+        "00000fa0"
+        "0202"
+        "0f00"
+        "1613"
+    )  # water in litres
     gas, status, water = decode(HEADER_NO_TIME + body, utility=Utility.WATER).readings
     assert (gas.utility, gas.quantity) == (Utility.GAS, "raw_7_0_255_0_0_255_unknown")
     assert (status.utility, status.raw) == (Utility.WATER, 5)
     assert (water.quantity, water.raw, water.scaler, water.value) == (
-        "volume_m3", 4000, -3, Decimal("4.000"))
+        "volume_m3",
+        4000,
+        -3,
+        Decimal("4.000"),
+    )
 
 
 def date_time_push(date_time: str, body: str = "0200") -> bytes:
@@ -257,46 +332,52 @@ def date_time_push(date_time: str, body: str = "0200") -> bytes:
 
 def test_date_time_with_deviation() -> None:
     # Blue Book: deviation is minutes from local time to UTC, so CET (UTC+1) is -60.
-    push = decode(date_time_push("0c" "07e8010101" "0d000000" "ffc4" "00"))
+    push = decode(date_time_push("0c07e80101010d000000ffc400"))
     assert push.timestamp == utc(2024, 1, 1, 12, 0, 0)
 
 
 def test_date_time_deviation_not_specified_is_utc() -> None:
-    push = decode(date_time_push("0c" "07e8010101" "0d000000" "8000" "00"))
+    push = decode(date_time_push("0c07e80101010d000000800000"))
     assert push.timestamp == utc(2024, 1, 1, 13, 0, 0)
 
 
-@pytest.mark.parametrize("date_time", [
-    "0c" "ffff0101ff" "0d000000" "0000" "00",   # year not specified
-    "0c" "07e8ff01ff" "0d000000" "0000" "00",   # month not specified
-    "0c" "07e80101ff" "ff000000" "0000" "00",   # hour not specified
-    "0c" "07e80101ff" "0d000000" "0000" "01",   # clock status: invalid
-])
+@pytest.mark.parametrize(
+    "date_time",
+    [
+        "0cffff0101ff0d000000000000",  # year not specified
+        "0c07e8ff01ff0d000000000000",  # month not specified
+        "0c07e80101ffff000000000000",  # hour not specified
+        "0c07e80101ff0d000000000001",  # clock status: invalid
+    ],
+)
 def test_date_time_that_names_no_instant_uses_receive_time(date_time: str) -> None:
     assert decode(date_time_push(date_time), received_at=42.0).timestamp == 42.0
 
 
 def test_date_time_as_data_choice_quirk() -> None:
-    push = decode(date_time_push("090c" "07e8010101" "0d000000" "0000" "00"))
+    push = decode(date_time_push("090c07e80101010d000000000000"))
     assert push.timestamp == utc(2024, 1, 1, 13, 0, 0)
 
 
-@pytest.mark.parametrize(("apdu", "reason"), [
-    ("", "empty APDU"),
-    ("0f0000", "too short"),
-    ("0f00000000" "05" "0102030405" "0200", "date-time field of length 5"),
-    ("0f00000001" "0c" "07e80d0101" "0d000000" "0000" "00" "0200", "bad date-time"),  # month 13
-    ("0f00000001" "0c" "07e8010101" "0d000000" "0400" "00" "0200", "deviation"),
-    ("0f00000000" "00", "no body"),
-    ("0f00000000" "00" "0201" "0202" "0906" "0100010800", "truncated"),
-    ("0f00000000" "00" "0200" "00", "after the push body"),
-    ("0f00000000" "00" "06" "00000001", "not a structure or array"),
-    ("0f00000000" "00" "0201" "0202" "0905" "0100010800" "0601020304", "6-octet OBIS"),
-    ("0f00000000" "00" "0201" "0203" "0906" "0100010800ff" "0601020304" "0f00", "scaler, unit"),
-    ("0f00000000" "00" "0201" "0201" "0906" "0100010800ff", "structure of 1"),
-    ("db0800", "ciphered APDU: no DLMS key configured"),
-    ("c40101", "unsupported APDU tag 0xC4"),
-])
+@pytest.mark.parametrize(
+    ("apdu", "reason"),
+    [
+        ("", "empty APDU"),
+        ("0f0000", "too short"),
+        ("0f000000000501020304050200", "date-time field of length 5"),
+        ("0f000000010c07e80d01010d0000000000000200", "bad date-time"),  # month 13
+        ("0f000000010c07e80101010d0000000400000200", "deviation"),
+        ("0f0000000000", "no body"),
+        ("0f00000000000201020209060100010800", "truncated"),
+        ("0f0000000000020000", "after the push body"),
+        ("0f00000000000600000001", "not a structure or array"),
+        ("0f000000000002010202090501000108000601020304", "6-octet OBIS"),
+        ("0f00000000000201020309060100010800ff06010203040f00", "scaler, unit"),
+        ("0f00000000000201020109060100010800ff", "structure of 1"),
+        ("db0800", "ciphered APDU: no DLMS key configured"),
+        ("c40101", "unsupported APDU tag 0xC4"),
+    ],
+)
 def test_malformed_pushes_raise_meter_decode_error(apdu: str, reason: str) -> None:
     with pytest.raises(MeterDecodeError) as info:
         decode(bytes.fromhex(apdu))
@@ -378,13 +459,19 @@ def test_real_aidon_list3() -> None:
     want = case["expected"]
     push = decode(bytes.fromhex(case["hex"]), received_at=1.0)
     assert push.invoke_id == want["invoke_id"]
-    assert push.timestamp == utc(2019, 2, 9, 22, 0, 0)   # want["timestamp_utc"]
+    assert push.timestamp == utc(2019, 2, 9, 22, 0, 0)  # want["timestamp_utc"]
     assert list(push.skipped) == want["skipped"]
-    got = [{"obis": r.obis, "quantity": r.quantity, "raw": r.raw, "scaler": r.scaler,
-            "value": r.value} for r in push.readings]
-    assert got == [{k: Decimal(v[k]) if k == "value" else v[k]
-                    for k in ("obis", "quantity", "raw", "scaler", "value")}
-                   for v in want["readings"]]
+    got = [
+        {"obis": r.obis, "quantity": r.quantity, "raw": r.raw, "scaler": r.scaler, "value": r.value}
+        for r in push.readings
+    ]
+    assert got == [
+        {
+            k: Decimal(v[k]) if k == "value" else v[k]
+            for k in ("obis", "quantity", "raw", "scaler", "value")
+        }
+        for v in want["readings"]
+    ]
     assert all(r.utility is Utility.ELECTRICITY and r.meter == METER for r in push.readings)
 
 
@@ -396,8 +483,9 @@ def test_real_positional_layouts_are_rejected_cleanly(name: str) -> None:
     note = decode_apdu(apdu)
     assert note.invoke_id == case["expected"]["invoke_id"]
     assert note.date_time == bytes.fromhex(case["expected"]["date_time_octets"])
-    assert note.body.hex().startswith(case["expected"].get("body", case["expected"].get(
-        "body_prefix")))
+    assert note.body.hex().startswith(
+        case["expected"].get("body", case["expected"].get("body_prefix"))
+    )
     # ... but the body has no {OBIS, value, scaler-unit} entries to map.
     with pytest.raises(MeterDecodeError, match="positional layouts are not supported"):
         decode(apdu)

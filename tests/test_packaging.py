@@ -13,8 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_wheel_ships_the_qml_module_and_entry_point(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("ihd-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -34,10 +47,13 @@ def test_hardware_packages_are_an_extra_and_never_imported_by_the_demo_path() ->
     pi = " ".join(meta["optional-dependencies"]["pi"])
     assert "spidev" in pi and "gpiod" in pi and "sys_platform == 'linux'" in pi
     assert "pyqtgraph" in deps
-    code = ("import sys, ihd.app.runner, ihd.ui.backend; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('spidev', 'gpiod')))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    code = (
+        "import sys, ihd.app.runner, ihd.ui.backend; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('spidev', 'gpiod')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert out == "[]"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ihd.sim.air import Air, AirRx
 
-FRAME = bytes(range(40))          # 40 octets: 6.4 ms at 50 kb/s
+FRAME = bytes(range(40))  # 40 octets: 6.4 ms at 50 kb/s
 
 
 class Inbox:
@@ -52,14 +52,14 @@ def test_a_frame_is_delivered_after_it_ends_with_rssi() -> None:
     assert air.next_event_time() == end
     assert air.advance(end - 1e-6) == 0
     assert inbox["ihd"].frames == []
-    assert air.advance(end) == 2                   # ihd and neighbour
+    assert air.advance(end) == 2  # ihd and neighbour
     data, info = inbox["ihd"].frames[0]
     assert data == FRAME
     assert (info.start, info.end, info.channel, info.sender) == (100.0, end, 0, "meter")
     assert info.rssi_dbm == pytest.approx(14.0 - 70.0, abs=5.0)
     assert not info.corrupted
     assert air.next_event_time() is None
-    assert air.advance(end + 1.0) == 0             # delivered once only
+    assert air.advance(end + 1.0) == 0  # delivered once only
     assert air.delivered == 2
 
 
@@ -76,7 +76,7 @@ def test_channels_are_separate() -> None:
     air.attach("meter", on_receive=None, channel=3)
     air.attach("a", on_receive=on_3, channel=3)
     air.attach("b", on_receive=on_5, channel=5)
-    air.advance(air.transmit(0.0, "meter", b"three"))             # the sender's channel
+    air.advance(air.transmit(0.0, "meter", b"three"))  # the sender's channel
     air.advance(air.transmit(1.0, "meter", b"five", channel=5))
     assert on_3.payloads == [b"three"]
     assert on_5.payloads == [b"five"]
@@ -88,7 +88,7 @@ def test_channels_are_separate() -> None:
 
 def test_frames_below_sensitivity_are_dropped() -> None:
     air, inbox = make_air()
-    air.set_path_loss("meter", "ihd", 120.0)       # 14 - 120 = -106 dBm < -100 dBm
+    air.set_path_loss("meter", "ihd", 120.0)  # 14 - 120 = -106 dBm < -100 dBm
     air.advance(air.transmit(0.0, "meter", FRAME))
     assert inbox["ihd"].frames == []
     assert len(inbox["neighbour"].frames) == 1
@@ -98,7 +98,7 @@ def test_frames_below_sensitivity_are_dropped() -> None:
 def test_overlapping_frames_of_equal_strength_collide() -> None:
     air, inbox = make_air()
     air.transmit(0.0, "meter", b"A" * 40)
-    air.transmit(0.003, "neighbour", b"B" * 40)     # overlaps the tail of A
+    air.transmit(0.003, "neighbour", b"B" * 40)  # overlaps the tail of A
     air.advance(1.0)
     assert inbox["ihd"].frames == []
     assert air.lost_collision == 2
@@ -117,8 +117,8 @@ def test_frames_that_only_touch_do_not_collide() -> None:
 
 def test_the_stronger_frame_is_captured() -> None:
     air, inbox = make_air()
-    air.set_path_loss("meter", "ihd", 50.0)         # -36 dBm
-    air.set_path_loss("neighbour", "ihd", 70.0)     # -56 dBm: 20 dB weaker
+    air.set_path_loss("meter", "ihd", 50.0)  # -36 dBm
+    air.set_path_loss("neighbour", "ihd", 70.0)  # -56 dBm: 20 dB weaker
     air.transmit(0.0, "meter", b"strong")
     air.transmit(0.0001, "neighbour", b"weak")
     air.advance(1.0)
@@ -129,7 +129,7 @@ def test_the_stronger_frame_is_captured() -> None:
 def test_capture_needs_the_threshold() -> None:
     air, inbox = make_air(capture_threshold_db=30.0)
     air.set_path_loss("meter", "ihd", 50.0)
-    air.set_path_loss("neighbour", "ihd", 70.0)     # only 20 dB apart
+    air.set_path_loss("neighbour", "ihd", 70.0)  # only 20 dB apart
     air.transmit(0.0, "meter", b"strong")
     air.transmit(0.0001, "neighbour", b"weak")
     air.advance(1.0)
@@ -138,8 +138,8 @@ def test_capture_needs_the_threshold() -> None:
 
 def test_an_interferer_below_the_noise_floor_does_not_matter() -> None:
     air, inbox = make_air(capture_threshold_db=10.0)
-    air.set_path_loss("meter", "ihd", 100.0)        # -86 dBm: heard
-    air.set_path_loss("neighbour", "ihd", 130.0)    # -116 dBm: under the -110 dBm floor
+    air.set_path_loss("meter", "ihd", 100.0)  # -86 dBm: heard
+    air.set_path_loss("neighbour", "ihd", 130.0)  # -116 dBm: under the -110 dBm floor
     air.transmit(0.0, "meter", b"wanted")
     air.transmit(0.0001, "neighbour", b"far away")
     air.advance(1.0)
@@ -181,7 +181,7 @@ def test_delivery_follows_end_time_not_send_order() -> None:
     air.attach("ihd", on_receive=inbox)
     for name in ("long", "short", "third"):
         air.attach(name, on_receive=None)
-    air.transmit(0.0, "long", b"L" * 200)            # ends at 32 ms
+    air.transmit(0.0, "long", b"L" * 200)  # ends at 32 ms
     air.transmit(10.0, "third", b"T" * 10)
     air.transmit(5.0, "short", b"S" * 10)
     assert air.next_event_time() == pytest.approx(0.032)
@@ -209,7 +209,7 @@ def test_carrier_sense_sees_other_nodes_only_while_they_send() -> None:
     air, _ = make_air()
     end = air.transmit(0.0, "meter", FRAME)
     assert air.busy(0.001, "ihd")
-    assert not air.busy(0.001, "meter")              # its own carrier is not "busy"
+    assert not air.busy(0.001, "meter")  # its own carrier is not "busy"
     assert not air.busy(end, "ihd")
     assert not air.busy(0.001, "ihd", channel=7)
     assert air.energy_dbm(0.001, "ihd") == pytest.approx(14.0 - 60.0, abs=0.01)

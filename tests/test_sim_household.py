@@ -56,9 +56,7 @@ def test_winter_gas_dwarfs_summer_gas() -> None:
     january = house.gas_wh(local(2025, 1, 1), local(2025, 2, 1))
     july = house.gas_wh(local(2025, 7, 1), local(2025, 8, 1))
     assert january > 5 * july
-    assert house.outdoor_c(date(2025, 1, 15)) < house.outdoor_c(
-        date(2025, 7, 15)
-    )
+    assert house.outdoor_c(date(2025, 1, 15)) < house.outdoor_c(date(2025, 7, 15))
 
 
 def test_evening_peak_beats_the_small_hours() -> None:
@@ -102,7 +100,7 @@ def test_answers_do_not_depend_on_what_was_asked_before() -> None:
 @pytest.mark.parametrize("utility", list(Utility))
 def test_register_is_monotonic_and_differences_are_exact(utility: Utility) -> None:
     house = Household(2)
-    start = local(2024, 3, 30, 20)     # runs across the 23-hour day
+    start = local(2024, 3, 30, 20)  # runs across the 23-hour day
     times = [start + 97.0 * i for i in range(2_000)]
     values = [house.register(utility, t) for t in times]
     assert all(b >= a for a, b in pairwise(values))
@@ -153,8 +151,11 @@ def test_loads_spill_past_midnight_and_are_found_from_the_next_day() -> None:
     found = False
     for day in range(1, 29):
         midnight = local(2025, 2, day)
-        spills = [x for x in house.loads(Utility.ELECTRICITY, midnight, midnight + 1)
-                  if x.start < midnight]
+        spills = [
+            x
+            for x in house.loads(Utility.ELECTRICITY, midnight, midnight + 1)
+            if x.start < midnight
+        ]
         found = found or bool(spills)
         assert house.power_w(midnight) >= sum(x.watts for x in spills)
     assert found
@@ -193,7 +194,7 @@ def test_loads_refuses_water() -> None:
 def test_registers_at_10_s_steps_are_fast() -> None:
     house = Household(1)
     start = local(2024, 12, 1)
-    house.register(Utility.ELECTRICITY, start)       # builds eleven months of day totals once
+    house.register(Utility.ELECTRICITY, start)  # builds eleven months of day totals once
     began = stopwatch.perf_counter()
     for i in range(8640):
         house.register(Utility.ELECTRICITY, start + 10 * i)

@@ -48,8 +48,14 @@ def rd(t: float, raw: int, meter: str = E1, quantity: str = "energy_import_wh") 
     return Reading(meter, Utility.ELECTRICITY, quantity, raw, 0, t)
 
 
-def use(t: float, amount: float, meter: str = E1, utility: Utility = Utility.ELECTRICITY,
-        energy_wh: float | None = -1.0, cost_milli: int = 0) -> Usage:
+def use(
+    t: float,
+    amount: float,
+    meter: str = E1,
+    utility: Utility = Utility.ELECTRICITY,
+    energy_wh: float | None = -1.0,
+    cost_milli: int = 0,
+) -> Usage:
     energy = amount if energy_wh == -1.0 else energy_wh
     return Usage(meter, utility, minute_ms(t), amount, energy, cost_milli)
 
@@ -74,7 +80,7 @@ def reading_count(store: Store) -> int:
 
 
 def test_new_database_gets_the_schema_and_reopening_is_idempotent(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "ihd.db"          # parent directory is created
+    path = tmp_path / "sub" / "ihd.db"  # parent directory is created
     store, diag = open_store(path)
     store.close()
     assert raw_pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
@@ -96,7 +102,7 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version = 5")
     with pytest.raises(StoreError, match=r"^database schema v5 is newer than this ihd \(v1\)$"):
         open_store(path)
-    assert raw_pragma(path, "user_version") == 5   # untouched
+    assert raw_pragma(path, "user_version") == 5  # untouched
 
 
 def test_migrations_apply_in_order_each_once_and_a_failure_rolls_back(tmp_path: Path) -> None:
@@ -107,12 +113,13 @@ def test_migrations_apply_in_order_each_once_and_a_failure_rolls_back(tmp_path: 
         def run(d: Database) -> None:
             applied.append(name)
             d.execute(f"CREATE TABLE {name} (x INTEGER)")
+
         return run
 
     assert migrate(db, [step("a"), step("b"), step("c")]) == 3
     assert applied == ["a", "b", "c"]
     assert migrate(db, [step("a"), step("b"), step("c")]) == 3
-    assert applied == ["a", "b", "c"]            # nothing re-run
+    assert applied == ["a", "b", "c"]  # nothing re-run
 
     def broken(d: Database) -> None:
         d.execute("CREATE TABLE half (x INTEGER)")
@@ -120,7 +127,7 @@ def test_migrations_apply_in_order_each_once_and_a_failure_rolls_back(tmp_path: 
 
     with pytest.raises(StoreError, match="migration to schema v5 failed"):
         migrate(db, [step("a"), step("b"), step("c"), step("d"), broken])
-    assert applied[-1] == "d"                     # v4 committed before v5 failed
+    assert applied[-1] == "d"  # v4 committed before v5 failed
     assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert "d" in db.table_names() and "half" not in db.table_names()
 
@@ -147,7 +154,7 @@ def test_wal_and_synchronous_normal_are_really_set(tmp_path: Path) -> None:
     path = tmp_path / "ihd.db"
     store, diag = open_store(path)
     try:
-        assert raw_pragma(path, "journal_mode") == "wal"   # persistent, in the file
+        assert raw_pragma(path, "journal_mode") == "wal"  # persistent, in the file
         # Per-connection pragmas, read back from the write connection itself at open.
         assert diag.state("store.journal_mode") == "wal"
         assert diag.state("store.synchronous") == "normal"
@@ -161,7 +168,7 @@ def test_corrupt_or_unopenable_files_give_a_clear_store_error(tmp_path: Path) ->
     junk.write_bytes(b"this is not an SQLite database, just some bytes\n" * 100)
     with pytest.raises(StoreError, match=r"junk\.db is not an SQLite database"):
         open_store(junk)
-    assert junk.read_bytes().startswith(b"this is not")   # left alone
+    assert junk.read_bytes().startswith(b"this is not")  # left alone
 
     a_dir = tmp_path / "a_dir"
     a_dir.mkdir()
@@ -179,7 +186,7 @@ def test_duplicate_readings_are_ignored(tmp_path: Path) -> None:
     assert store.write_now(batch) == 0
     store.start()
     store.submit(batch)
-    store.submit(Batch(readings=[rd(T0 + 10, 999), rd(T0 + 20, 120)]))   # same key: first wins
+    store.submit(Batch(readings=[rd(T0 + 10, 999), rd(T0 + 20, 120)]))  # same key: first wins
     assert store.flush()
     with store.reader() as r:
         assert r.counts()["readings"] == 3
@@ -190,12 +197,19 @@ def test_duplicate_readings_are_ignored(tmp_path: Path) -> None:
 
 def test_usage_rows_for_the_same_minute_add_up(tmp_path: Path) -> None:
     store, _ = open_store(tmp_path / "ihd.db")
-    store.write_now(Batch(usage=[use(T0 + 1, 2.5, cost_milli=100),
-                                 use(T0 + 30, 1.5, cost_milli=60)]))
+    store.write_now(
+        Batch(usage=[use(T0 + 1, 2.5, cost_milli=100), use(T0 + 30, 1.5, cost_milli=60)])
+    )
     store.start()
     store.submit(Batch(usage=[use(T0 + 59, 1.0, cost_milli=40), use(T0 + 60, 7.0, cost_milli=1)]))
-    store.submit(Batch(usage=[use(T0, 0.5, meter=G1, utility=Utility.WATER, energy_wh=None),
-                              use(T0, 0.25, meter=G1, utility=Utility.WATER, energy_wh=None)]))
+    store.submit(
+        Batch(
+            usage=[
+                use(T0, 0.5, meter=G1, utility=Utility.WATER, energy_wh=None),
+                use(T0, 0.25, meter=G1, utility=Utility.WATER, energy_wh=None),
+            ]
+        )
+    )
     assert store.flush()
     with store.reader() as r:
         assert r.usage_total(Utility.ELECTRICITY, T0, T0 + 60) == (5.0, 5.0, 200)
@@ -204,15 +218,23 @@ def test_usage_rows_for_the_same_minute_add_up(tmp_path: Path) -> None:
         assert r.usage_total(Utility.GAS, T0, T0 + 60) == (0.0, None, 0)
         assert r.counts()["usage"] == 3
         assert r.usage_series(Utility.ELECTRICITY, T0, T0 + 3600, 60) == [
-            (T0, 5.0, 5.0, 200), (T0 + 60, 7.0, 7.0, 1)]
+            (T0, 5.0, 5.0, 200),
+            (T0 + 60, 7.0, 7.0, 1),
+        ]
     store.close()
 
 
 def test_meters_keep_first_seen_and_advance_last_seen(tmp_path: Path) -> None:
     store, _ = open_store(tmp_path / "ihd.db")
     store.write_now(Batch(meters=[MeterInfo(E1, Utility.ELECTRICITY, "Electricity", 2000)]))
-    store.write_now(Batch(meters=[MeterInfo(E1, Utility.ELECTRICITY, None, 5000),
-                                  MeterInfo(G1, Utility.GAS, "Gas", 3000)]))
+    store.write_now(
+        Batch(
+            meters=[
+                MeterInfo(E1, Utility.ELECTRICITY, None, 5000),
+                MeterInfo(G1, Utility.GAS, "Gas", 3000),
+            ]
+        )
+    )
     store.write_now(Batch(meters=[MeterInfo(E1, Utility.ELECTRICITY, None, 4000)]))  # late
     with store.reader() as r:
         assert r.meters() == [
@@ -230,9 +252,13 @@ def test_batches_from_many_threads_all_land(tmp_path: Path) -> None:
     def produce(k: int) -> None:
         meter = f"ACDE4800000001{k:02X}"
         for i in range(per_thread):
-            store.submit(Batch(readings=[rd(T0 + i, i, meter=meter)],
-                               usage=[use(T0 + i, 1.0, meter=meter)],
-                               state={f"smwap.fc.{meter}": str(i)}))
+            store.submit(
+                Batch(
+                    readings=[rd(T0 + i, i, meter=meter)],
+                    usage=[use(T0 + i, 1.0, meter=meter)],
+                    state={f"smwap.fc.{meter}": str(i)},
+                )
+            )
 
     threads = [threading.Thread(target=produce, args=(k,)) for k in range(threads_n)]
     for t in threads:
@@ -243,9 +269,13 @@ def test_batches_from_many_threads_all_land(tmp_path: Path) -> None:
     with store.reader() as r:
         assert r.counts()["readings"] == threads_n * per_thread
         assert r.usage_total(Utility.ELECTRICITY, T0, T0 + per_thread) == (
-            threads_n * per_thread, threads_n * per_thread, 0)
+            threads_n * per_thread,
+            threads_n * per_thread,
+            0,
+        )
         assert r.states("smwap.fc.") == {
-            f"smwap.fc.ACDE4800000001{k:02X}": str(per_thread - 1) for k in range(threads_n)}
+            f"smwap.fc.ACDE4800000001{k:02X}": str(per_thread - 1) for k in range(threads_n)
+        }
     assert diag.counter("store.write_errors") == 0
     store.close()
 
@@ -257,9 +287,9 @@ def test_commits_are_bounded_by_the_interval_not_the_push_rate(tmp_path: Path) -
     for i in range(1000):
         store.submit(Batch(readings=[rd(T0 + i, i)], state={"k": str(i)}))
         if i % 100 == 99:
-            time.sleep(0.12)          # ~1.2 s of pushing
+            time.sleep(0.12)  # ~1.2 s of pushing
     elapsed = time.monotonic() - t_start
-    time.sleep(0.6)                   # let one more interval pass
+    time.sleep(0.6)  # let one more interval pass
     commits = diag.counter("store.commits")
     assert 1 <= commits <= elapsed / 0.5 + 2
     assert store.flush()
@@ -274,14 +304,14 @@ def test_submitting_before_start_and_close_writes_everything(tmp_path: Path) -> 
     store, diag = open_store(path)
     store.submit(Batch(readings=[rd(T0, 1)]))
     store.close()
-    store.close()                                   # idempotent
+    store.close()  # idempotent
     assert diag.state("store.status") == "closed"
     with pytest.raises(StoreError, match="closed"):
         store.submit(Batch())
     store, diag = open_store(path)
     store.start()
     store.submit(Batch(readings=[rd(T0 + 1, 2)]))
-    store.close()                                   # flushes the started writer too
+    store.close()  # flushes the started writer too
     store, _ = open_store(path)
     assert reading_count(store) == 2
     store.close()
@@ -335,7 +365,7 @@ def test_a_bad_batch_is_rejected_alone_with_its_state(
         assert r.last_readings() == {(E1, "energy_import_wh"): (T0 + 20, 3, 0)}
         assert r.counts()["readings"] == 2
         assert r.counts()["usage"] == 0
-        assert r.get_state("fc") == "1"          # the rejected batch's state did not land
+        assert r.get_state("fc") == "1"  # the rejected batch's state did not land
     assert diag.counter("store.rejected_batches") == 2
     assert diag.state("store.status") == "ok"
     messages = [rec.getMessage() for rec in caplog.records if rec.name == "ihd.store"]
@@ -351,11 +381,13 @@ def test_real_disk_full_keeps_data_pending_then_recovers(
     store, diag = open_store(path, max_pages=12)
     store.start()
     store.submit(Batch(readings=[rd(T0, 0)], state={"fc": "0"}))
-    assert store.flush()                          # a small commit still fits
+    assert store.flush()  # a small commit still fits
 
-    def big(k: int) -> Batch:                     # ~25 pages of readings each
-        return Batch(readings=[rd(T0 + k * 10_000 + i, i, meter=E2) for i in range(1, 4000)],
-                     state={"fc": str(k)})
+    def big(k: int) -> Batch:  # ~25 pages of readings each
+        return Batch(
+            readings=[rd(T0 + k * 10_000 + i, i, meter=E2) for i in range(1, 4000)],
+            state={"fc": str(k)},
+        )
 
     with caplog.at_level(logging.WARNING, logger="ihd.store"):
         for k in (1, 2):
@@ -364,12 +396,12 @@ def test_real_disk_full_keeps_data_pending_then_recovers(
         assert diag.state("store.status") == "error: database or disk is full"
         assert diag.counter("store.write_errors") == 1
         assert diag.state("store.pending_batches") == 2
-        store.submit(big(3))                      # still accepted while failing
+        store.submit(big(3))  # still accepted while failing
         assert not store.flush()
     assert diag.counter("store.write_errors") == 2
     assert diag.state("store.pending_batches") == 3
     assert sum("database or disk is full" in r.getMessage() for r in caplog.records) == 1
-    with store.reader() as r:                     # the failed transactions left no trace
+    with store.reader() as r:  # the failed transactions left no trace
         assert r.counts()["readings"] == 1
         assert r.get_state("fc") == "0"
 
@@ -389,7 +421,7 @@ def test_pending_batches_are_bounded_dropping_the_oldest(tmp_path: Path) -> None
     store.start()
     for k in range(5):
         store.submit(Batch(readings=[rd(T0 + k * 10_000 + i, k) for i in range(3000)]))
-    assert diag.counter("store.dropped_batches") == 2   # bound applies at submit
+    assert diag.counter("store.dropped_batches") == 2  # bound applies at submit
     assert not store.flush()
     store.submit(Batch(readings=[rd(T0 + 99_000, 5)]))
     assert diag.counter("store.dropped_batches") == 3
@@ -406,13 +438,14 @@ def test_pending_batches_are_bounded_dropping_the_oldest(tmp_path: Path) -> None
 def test_a_failed_transaction_lands_neither_readings_nor_state(tmp_path: Path) -> None:
     store, _ = open_store(tmp_path / "ihd.db", max_pages=8)
     store.start()
-    store.submit(Batch(readings=[rd(T0 + i, i) for i in range(3000)],
-                       state={"smwap.fc." + E1: "1234"}))
+    store.submit(
+        Batch(readings=[rd(T0 + i, i) for i in range(3000)], state={"smwap.fc." + E1: "1234"})
+    )
     assert not store.flush()
     with store.reader() as r:
         assert r.get_state("smwap.fc." + E1) is None
         assert r.counts()["readings"] == 0
-    store.close()                                  # final commit fails too: counted, logged
+    store.close()  # final commit fails too: counted, logged
 
 
 @contextlib.contextmanager
@@ -449,7 +482,7 @@ def test_read_only_database_file(shared_dir: Path, caplog: pytest.LogCaptureFixt
         f.chmod(0o444)
 
     with unprivileged():
-        store, diag = open_store(path)             # a current schema opens read-only fine
+        store, diag = open_store(path)  # a current schema opens read-only fine
         store.start()
         store.submit(Batch(readings=[rd(T0 + 10, 2)], state={"fc": "2"}))
         with caplog.at_level(logging.WARNING, logger="ihd.store"):
@@ -497,22 +530,30 @@ def test_reader_queries(tmp_path: Path) -> None:
         assert r.usage_series(Utility.ELECTRICITY, T0, T0 + 3600, 60) == []
         assert r.get_state("x") is None
         assert r.counts() == {"meters": 0, "readings": 0, "usage": 0, "state": 0}
-    store.write_now(Batch(
-        readings=[rd(T0 + 0.0004, 1), rd(T0 + 5.0006, 2),
-                  rd(T0 - 60, 7, meter=G1, quantity="volume_m3")],
-        usage=[use(T0 + h * 1800, 10.0, cost_milli=5) for h in range(6)]
-              + [use(T0, 1.0, meter=G1, utility=Utility.GAS, energy_wh=11.2)],
-        state={"smwap.fc.a": "1", "smwap.fc.b": "2", "other": "x"},
-    ))
+    store.write_now(
+        Batch(
+            readings=[
+                rd(T0 + 0.0004, 1),
+                rd(T0 + 5.0006, 2),
+                rd(T0 - 60, 7, meter=G1, quantity="volume_m3"),
+            ],
+            usage=[use(T0 + h * 1800, 10.0, cost_milli=5) for h in range(6)]
+            + [use(T0, 1.0, meter=G1, utility=Utility.GAS, energy_wh=11.2)],
+            state={"smwap.fc.a": "1", "smwap.fc.b": "2", "other": "x"},
+        )
+    )
     with store.reader() as r:
-        assert r.span() == (T0 - 60, T0 + 5.001)        # ms resolution, rounded
+        assert r.span() == (T0 - 60, T0 + 5.001)  # ms resolution, rounded
         assert r.last_readings() == {
             (E1, "energy_import_wh"): (T0 + 5.001, 2, 0),
             (G1, "volume_m3"): (T0 - 60, 7, 0),
         }
         assert r.series_keys() == [(E1, "energy_import_wh"), (G1, "volume_m3")]
         assert r.usage_series(Utility.ELECTRICITY, T0, T0 + 3 * 3600, 3600) == [
-            (T0, 20.0, 20.0, 10), (T0 + 3600, 20.0, 20.0, 10), (T0 + 7200, 20.0, 20.0, 10)]
+            (T0, 20.0, 20.0, 10),
+            (T0 + 3600, 20.0, 20.0, 10),
+            (T0 + 7200, 20.0, 20.0, 10),
+        ]
         assert r.usage_total(Utility.GAS, T0, T0 + 60) == (1.0, 11.2, 0)
         assert r.states("smwap.fc.") == {"smwap.fc.a": "1", "smwap.fc.b": "2"}
         with pytest.raises(ValueError):
@@ -542,9 +583,13 @@ def test_a_reader_belongs_to_its_thread(tmp_path: Path) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 3 * 24 * 60 - 1), st.integers(0, 10_000),
-                          st.integers(0, 50_000)), max_size=60),
-       st.sampled_from([60, 900, 3600, 86_400]))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3 * 24 * 60 - 1), st.integers(0, 10_000), st.integers(0, 50_000)),
+        max_size=60,
+    ),
+    st.sampled_from([60, 900, 3600, 86_400]),
+)
 def test_series_buckets_add_up_to_the_total(
     rows: list[tuple[int, int, int]], bucket_s: int
 ) -> None:
@@ -573,4 +618,4 @@ def test_records_validate_and_freeze() -> None:
     state["b"] = "2"
     assert len(batch.readings) == 1 and dict(batch.state) == {"a": "1"}
     assert batch.rows == 2
-    assert minute_ms(T0 + 59.9996) == int(T0 * 1000) + 60_000   # rounds to ms first
+    assert minute_ms(T0 + 59.9996) == int(T0 * 1000) + 60_000  # rounds to ms first

@@ -16,10 +16,10 @@ from ihd.meter.reading import Reading, Utility
 @dataclass(frozen=True, slots=True)
 class UtilityToday:
     utility: Utility
-    amount: float              # register unit: Wh (electricity), m3 (gas, water)
-    energy_wh: float | None    # electricity and gas (converted); None for water
-    cost_milli: int            # priced usage since local midnight
-    standing_milli: int        # today's standing charge
+    amount: float  # register unit: Wh (electricity), m3 (gas, water)
+    energy_wh: float | None  # electricity and gas (converted); None for water
+    cost_milli: int  # priced usage since local midnight
+    standing_milli: int  # today's standing charge
     last_reading_at: float | None = None
 
     @property
@@ -29,10 +29,10 @@ class UtilityToday:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    at: float                                  # POSIX seconds of the newest data
-    demand_w: float | None                     # latest electricity import power
-    demand_cost_milli_per_h: int | None        # what that demand costs per hour
-    demand_at: float | None = None             # when the meter measured that demand
+    at: float  # POSIX seconds of the newest data
+    demand_w: float | None  # latest electricity import power
+    demand_cost_milli_per_h: int | None  # what that demand costs per hour
+    demand_at: float | None = None  # when the meter measured that demand
     today: Mapping[Utility, UtilityToday] = field(default_factory=dict)
-    last_frame_at: float | None = None         # any meter, accepted frame
-    readings: tuple[Reading, ...] = ()         # the readings that caused this snapshot
+    last_frame_at: float | None = None  # any meter, accepted frame
+    readings: tuple[Reading, ...] = ()  # the readings that caused this snapshot

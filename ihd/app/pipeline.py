@@ -37,8 +37,17 @@ Listener = Callable[[Snapshot], None]
 
 
 class Pipeline:
-    def __init__(self, *, radio: Radio, ingest: Ingest, store: Store, diag: Diagnostics,
-                 clock: Clock, diag_path: Path | None = None, queue_size: int = 4096) -> None:
+    def __init__(
+        self,
+        *,
+        radio: Radio,
+        ingest: Ingest,
+        store: Store,
+        diag: Diagnostics,
+        clock: Clock,
+        diag_path: Path | None = None,
+        queue_size: int = 4096,
+    ) -> None:
         self.radio = radio
         self.ingest = ingest
         self.store = store
@@ -59,13 +68,16 @@ class Pipeline:
     def start(self) -> None:
         try:
             self.radio.open()
-        except RadioError as e:    # the display stays up and says so; receive() keeps trying
+        except RadioError as e:  # the display stays up and says so; receive() keeps trying
             self._radio_failed(e)
         self.store.start()
         self.diag.set("radio.name", self.radio.name)
         self._publish(self.ingest.snapshot())
-        for name, target in (("ihd-radio", self._radio_loop), ("ihd-ingest", self._ingest_loop),
-                             ("ihd-housekeeping", self._housekeeping_loop)):
+        for name, target in (
+            ("ihd-radio", self._radio_loop),
+            ("ihd-ingest", self._ingest_loop),
+            ("ihd-housekeeping", self._housekeeping_loop),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)

@@ -22,9 +22,17 @@ from ihd.store import Batch, MeterInfo, Store, Usage
 log = logging.getLogger("ihd.seed")
 
 
-def seed_history(world: SimWorld, store: Store, ingest: Ingest, *, start: float, end: float,
-                 fine_s: float = 2 * 86400, coarse_interval_s: float = 60.0,
-                 chunk_s: float = 6 * 3600) -> int:
+def seed_history(
+    world: SimWorld,
+    store: Store,
+    ingest: Ingest,
+    *,
+    start: float,
+    end: float,
+    fine_s: float = 2 * 86400,
+    coarse_interval_s: float = 60.0,
+    chunk_s: float = 6 * 3600,
+) -> int:
     """Write the pushes of ``world``'s meters in (start, end] to ``store``; returns readings."""
     fine_from = max(start, end - fine_s)
     streams = []
@@ -51,8 +59,9 @@ def seed_history(world: SimWorld, store: Store, ingest: Ingest, *, start: float,
     return n
 
 
-def _flush(store: Store, readings: list[Reading], usage: list[Usage],
-           meters: dict[str, MeterInfo]) -> int:
+def _flush(
+    store: Store, readings: list[Reading], usage: list[Usage], meters: dict[str, MeterInfo]
+) -> int:
     n = len(readings)
     if n or usage:
         store.write_now(Batch(readings=readings, usage=usage, meters=list(meters.values())))

@@ -13,6 +13,6 @@ from ihd.meter.reading import Utility
 
 @dataclass(frozen=True, slots=True)
 class MeterDevice:
-    eui64: str          # 16 upper-case hex digits, as printed on the meter
+    eui64: str  # 16 upper-case hex digits, as printed on the meter
     utility: Utility
     label: str = ""

@@ -73,14 +73,22 @@ TAG_GENERAL_GLO_CIPHERING = 0xDB
 TAG_GENERAL_DED_CIPHERING = 0xDC
 TAG_GENERAL_CIPHERING = 0xDD
 
-DATE_TIME_LEN = 12                       # octets in a COSEM date-time
-CLOCK_OBIS: ObisCode = (0, 0, 1, 0, 0, 255)   # the meter's Clock object
-MAX_INVOKE_ID = (1 << 24) - 1            # long-invoke-id is 24 bits
+DATE_TIME_LEN = 12  # octets in a COSEM date-time
+CLOCK_OBIS: ObisCode = (0, 0, 1, 0, 0, 255)  # the meter's Clock object
+MAX_INVOKE_ID = (1 << 24) - 1  # long-invoke-id is 24 bits
 
-_INTEGER_TYPES = frozenset({
-    IntegerData, LongData, DoubleLongData, DoubleLongUnsignedData,
-    UnsignedIntegerData, UnsignedLongData, Long64Data, UnsignedLong64Data,
-})
+_INTEGER_TYPES = frozenset(
+    {
+        IntegerData,
+        LongData,
+        DoubleLongData,
+        DoubleLongUnsignedData,
+        UnsignedIntegerData,
+        UnsignedLongData,
+        Long64Data,
+        UnsignedLong64Data,
+    }
+)
 
 
 class MeterDecodeError(ValueError):
@@ -94,9 +102,9 @@ class MeterDecodeError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Push:
     invoke_id: int
-    timestamp: float                  # POSIX seconds UTC: meter clock, or received_at
+    timestamp: float  # POSIX seconds UTC: meter clock, or received_at
     readings: tuple[Reading, ...]
-    skipped: tuple[str, ...] = ()     # OBIS codes of entries with no numeric value
+    skipped: tuple[str, ...] = ()  # OBIS codes of entries with no numeric value
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,7 @@ class Notification:
     """A DATA-NOTIFICATION with its body still A-XDR encoded."""
 
     invoke_id: int
-    date_time: bytes | None           # the 12 date-time octets, None if absent
+    date_time: bytes | None  # the 12 date-time octets, None if absent
     body: bytes
 
 
@@ -163,8 +171,9 @@ def _decode_data_notification(apdu: bytes) -> Notification:
         raise MeterDecodeError("DATA-NOTIFICATION truncated in its date-time")
     # The library parses the invoke id and hands back the body; the date-time we keep.
     dn = DataNotification.from_bytes(apdu[:5] + b"\x00" + rest)
-    return Notification(int(dn.long_invoke_id_and_priority.long_invoke_id), date_time,
-                        bytes(dn.body))
+    return Notification(
+        int(dn.long_invoke_id_and_priority.long_invoke_id), date_time, bytes(dn.body)
+    )
 
 
 def _ciphered(apdu: bytes) -> Notification:
@@ -191,10 +200,13 @@ def _decode_push(apdu: bytes, meter: str, utility: Utility, received_at: float) 
         if type(entry) is not DataStructure:
             raise MeterDecodeError(
                 f"entry {index} is {_describe(entry)}, not a structure "
-                "{OBIS, value[, scaler-unit]}: positional layouts are not supported")
+                "{OBIS, value[, scaler-unit]}: positional layouts are not supported"
+            )
         if len(entry.value) not in (2, 3):
-            raise MeterDecodeError(f"entry {index} is a structure of {len(entry.value)}, "
-                                   "not {OBIS, value[, scaler-unit]}")
+            raise MeterDecodeError(
+                f"entry {index} is a structure of {len(entry.value)}, "
+                "not {OBIS, value[, scaler-unit]}"
+            )
         obis_item, value = entry.value[0], entry.value[1]
         if type(obis_item) is not OctetStringData or len(obis_item.value) != 6:
             raise MeterDecodeError(f"entry {index}: first element is not a 6-octet OBIS code")
@@ -203,8 +215,11 @@ def _decode_push(apdu: bytes, meter: str, utility: Utility, received_at: float) 
         scaler, unit = (0, None) if len(entry.value) == 2 else _scaler_unit(entry.value[2], index)
         if type(value) in _INTEGER_TYPES:
             found.append((obis, int(value.value), scaler, unit))
-        elif (obis == CLOCK_OBIS and type(value) is OctetStringData
-              and len(value.value) == DATE_TIME_LEN):
+        elif (
+            obis == CLOCK_OBIS
+            and type(value) is OctetStringData
+            and len(value.value) == DATE_TIME_LEN
+        ):
             clock = _date_time_to_posix(bytes(value.value))
         else:
             skipped.append(format_obis(obis))
@@ -214,9 +229,17 @@ def _decode_push(apdu: bytes, meter: str, utility: Utility, received_at: float) 
     readings = []
     for obis, raw, scaler, unit in found:
         r = resolve(obis, scaler, unit)
-        readings.append(Reading(meter=meter, utility=r.utility or utility, quantity=r.quantity,
-                                raw=raw, scaler=r.scaler, timestamp=timestamp,
-                                obis=format_obis(obis)))
+        readings.append(
+            Reading(
+                meter=meter,
+                utility=r.utility or utility,
+                quantity=r.quantity,
+                raw=raw,
+                scaler=r.scaler,
+                timestamp=timestamp,
+                obis=format_obis(obis),
+            )
+        )
     return Push(note.invoke_id, timestamp, tuple(readings), tuple(skipped))
 
 
@@ -268,9 +291,14 @@ def _date_time_to_posix(raw: bytes) -> float | None:
     """COSEM date-time (12 octets) -> POSIX seconds, or None if it names no instant."""
     year = int.from_bytes(raw[0:2], "big")
     month, day, hour, minute, second, status = raw[2], raw[3], raw[5], raw[6], raw[7], raw[11]
-    if (year == 0xFFFF or month >= 0xFD or day >= 0xE0 or 0xFF in (hour, minute, second)
-            or (status != 0xFF and status & 0x01)):
-        return None                              # wildcards, or clock status "invalid"
+    if (
+        year == 0xFFFF
+        or month >= 0xFD
+        or day >= 0xE0
+        or 0xFF in (hour, minute, second)
+        or (status != 0xFF and status & 0x01)
+    ):
+        return None  # wildcards, or clock status "invalid"
     deviation = int.from_bytes(raw[9:11], "big", signed=True)
     if deviation != -0x8000 and not -720 <= deviation <= 720:
         raise MeterDecodeError(f"date-time deviation {deviation} min is out of range")
@@ -279,7 +307,7 @@ def _date_time_to_posix(raw: bytes) -> float | None:
     except (ValueError, TypeError, OverflowError) as exc:
         raise MeterDecodeError(f"bad date-time {raw.hex()}: {exc}") from exc
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)              # deviation 0 or "not specified": UTC
+        dt = dt.replace(tzinfo=UTC)  # deviation 0 or "not specified": UTC
     return float(dt.timestamp())
 
 
@@ -309,7 +337,7 @@ def build_push(values: Sequence[PushValue], *, timestamp: float, invoke_id: int)
             obis = target.obis
         else:
             obis = target
-            format_obis(obis)                     # validates
+            format_obis(obis)  # validates
             reg = lookup(obis)
         if not -128 <= scaler <= 127:
             raise ValueError(f"scaler {scaler} does not fit a DLMS integer")
@@ -323,18 +351,21 @@ def build_push(values: Sequence[PushValue], *, timestamp: float, invoke_id: int)
                 raise ValueError(f"{format_obis(obis)}: {raw} does not fit double-long")
             value = DoubleLongData(raw)
         unit = reg.dlms_unit if reg is not None else COUNT
-        entries.append(DataStructure([
-            OctetStringData(bytes(obis)),
-            value,
-            DataStructure([IntegerData(scaler), EnumData(unit)]),
-        ]))
+        entries.append(
+            DataStructure(
+                [
+                    OctetStringData(bytes(obis)),
+                    value,
+                    DataStructure([IntegerData(scaler), EnumData(unit)]),
+                ]
+            )
+        )
     body: bytes = DataStructure(entries).to_bytes()
     # DataNotification.to_bytes() writes the date-time's presence as 0x01 rather than its
     # A-XDR length 0x0C, so the header is put together here from the library's parts.
     header: bytes = LongInvokeIdAndPriority(long_invoke_id=invoke_id).to_bytes()
     date_time = _posix_to_date_time(timestamp)
-    return (bytes([TAG_DATA_NOTIFICATION]) + header + bytes([len(date_time)]) + date_time
-            + body)
+    return bytes([TAG_DATA_NOTIFICATION]) + header + bytes([len(date_time)]) + date_time + body
 
 
 def _posix_to_date_time(timestamp: float) -> bytes:
@@ -342,5 +373,5 @@ def _posix_to_date_time(timestamp: float) -> bytes:
         raise ValueError(f"timestamp must be finite, got {timestamp}")
     dt = datetime.fromtimestamp(timestamp, UTC)
     raw = bytearray(dlms_time.datetime_to_bytes(dt))
-    raw[4] = dt.isoweekday()     # the library leaves day-of-week "not specified" (0xFF)
+    raw[4] = dt.isoweekday()  # the library leaves day-of-week "not specified" (0xFF)
     return bytes(raw)

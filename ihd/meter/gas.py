@@ -25,16 +25,17 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 DEFAULT_CALORIFIC_VALUE_MJ_M3 = Decimal("39.5")
 VOLUME_CORRECTION_FACTOR = Decimal("1.02264")
 MJ_PER_KWH = Decimal("3.6")
-HUNDRED_CUBIC_FEET_M3 = Decimal("2.83")   # the bill convention (exactly 2.8316846592)
+HUNDRED_CUBIC_FEET_M3 = Decimal("2.83")  # the bill convention (exactly 2.8316846592)
 
-_CTX = Context(prec=34, rounding=ROUND_HALF_EVEN)   # IEEE decimal128 precision
+_CTX = Context(prec=34, rounding=ROUND_HALF_EVEN)  # IEEE decimal128 precision
 
 
-def volume_to_kwh_exact(volume_m3: Decimal | int | float, *,
-                        calorific_value_mj_m3: Decimal | int | float =
-                        DEFAULT_CALORIFIC_VALUE_MJ_M3,
-                        correction_factor: Decimal | int | float =
-                        VOLUME_CORRECTION_FACTOR) -> Decimal:
+def volume_to_kwh_exact(
+    volume_m3: Decimal | int | float,
+    *,
+    calorific_value_mj_m3: Decimal | int | float = DEFAULT_CALORIFIC_VALUE_MJ_M3,
+    correction_factor: Decimal | int | float = VOLUME_CORRECTION_FACTOR,
+) -> Decimal:
     """Energy in kWh for a gas volume, as a Decimal (34 significant digits; the ÷ 3.6
     rarely terminates). Use this when the result will be priced."""
     v, cv, cf = (_dec(x) for x in (volume_m3, calorific_value_mj_m3, correction_factor))
@@ -43,16 +44,24 @@ def volume_to_kwh_exact(volume_m3: Decimal | int | float, *,
     return _CTX.divide(_CTX.multiply(_CTX.multiply(v, cf), cv), MJ_PER_KWH)
 
 
-def volume_to_kwh(volume_m3: Decimal | float, *,
-                  calorific_value_mj_m3: Decimal | float = 39.5,
-                  correction_factor: Decimal | float = 1.02264) -> float:
+def volume_to_kwh(
+    volume_m3: Decimal | float,
+    *,
+    calorific_value_mj_m3: Decimal | float = 39.5,
+    correction_factor: Decimal | float = 1.02264,
+) -> float:
     """kWh = m³ × correction factor × CV (MJ/m³) ÷ 3.6, as a float for display.
 
     >>> round(volume_to_kwh(100), 4)
     1122.0633
     """
-    return float(volume_to_kwh_exact(volume_m3, calorific_value_mj_m3=calorific_value_mj_m3,
-                                     correction_factor=correction_factor))
+    return float(
+        volume_to_kwh_exact(
+            volume_m3,
+            calorific_value_mj_m3=calorific_value_mj_m3,
+            correction_factor=correction_factor,
+        )
+    )
 
 
 def _dec(x: Decimal | int | float) -> Decimal:

@@ -38,44 +38,105 @@ ObisCode = tuple[int, int, int, int, int, int]
 
 
 # -- DLMS units (Blue Book "Enumerated values for physical units"), the subset meters push --
-WH = 30        # active energy, watt-hour
-VARH = 32      # reactive energy, var-hour
-W = 27         # active power
-VAR = 29       # reactive power
-V = 35         # voltage
-A = 33         # current
-HZ = 44        # frequency
-M3 = 13        # volume, cubic metre
+WH = 30  # active energy, watt-hour
+VARH = 32  # reactive energy, var-hour
+W = 27  # active power
+VAR = 29  # reactive power
+V = 35  # voltage
+A = 33  # current
+HZ = 44  # frequency
+M3 = 13  # volume, cubic metre
 M3_CORRECTED = 14  # volume corrected to base conditions, cubic metre
-LITRE = 19     # volume, litre (10**-3 m³)
-OTHER = 254    # "other unit"
-COUNT = 255    # "count": no unit, unitless
+LITRE = 19  # volume, litre (10**-3 m³)
+OTHER = 254  # "other unit"
+COUNT = 255  # "count": no unit, unitless
 
 #: DLMS unit code -> symbol, as the Blue Book writes it.
-DLMS_UNIT_SYMBOLS: Mapping[int, str] = MappingProxyType({
-    1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "deg", 9: "degC",
-    10: "currency", 11: "m", 12: "m/s", M3: "m3", M3_CORRECTED: "m3", 15: "m3/h",
-    16: "m3/h", 17: "m3/d", 18: "m3/d", LITRE: "l", 20: "kg", 21: "N", 22: "Nm", 23: "Pa",
-    24: "bar", 25: "J", 26: "J/h", W: "W", 28: "VA", VAR: "var", WH: "Wh", 31: "VAh",
-    VARH: "varh", A: "A", 34: "C", V: "V", 36: "V/m", 37: "F", 38: "Ohm", 39: "Ohm m2/m",
-    40: "Wb", 41: "T", 42: "A/m", 43: "H", HZ: "Hz", 45: "1/Wh", 46: "1/varh", 47: "1/VAh",
-    48: "V2h", 49: "A2h", 50: "kg/s", 51: "S", 52: "K", 53: "1/V2h", 54: "1/A2h",
-    55: "1/m3", 56: "%", 57: "Ah", 60: "Wh/m3", 61: "J/m3", 62: "mol%", 63: "g/m3",
-    64: "Pa s", OTHER: "other", COUNT: "count",
-})
+DLMS_UNIT_SYMBOLS: Mapping[int, str] = MappingProxyType(
+    {
+        1: "a",
+        2: "mo",
+        3: "wk",
+        4: "d",
+        5: "h",
+        6: "min",
+        7: "s",
+        8: "deg",
+        9: "degC",
+        10: "currency",
+        11: "m",
+        12: "m/s",
+        M3: "m3",
+        M3_CORRECTED: "m3",
+        15: "m3/h",
+        16: "m3/h",
+        17: "m3/d",
+        18: "m3/d",
+        LITRE: "l",
+        20: "kg",
+        21: "N",
+        22: "Nm",
+        23: "Pa",
+        24: "bar",
+        25: "J",
+        26: "J/h",
+        W: "W",
+        28: "VA",
+        VAR: "var",
+        WH: "Wh",
+        31: "VAh",
+        VARH: "varh",
+        A: "A",
+        34: "C",
+        V: "V",
+        36: "V/m",
+        37: "F",
+        38: "Ohm",
+        39: "Ohm m2/m",
+        40: "Wb",
+        41: "T",
+        42: "A/m",
+        43: "H",
+        HZ: "Hz",
+        45: "1/Wh",
+        46: "1/varh",
+        47: "1/VAh",
+        48: "V2h",
+        49: "A2h",
+        50: "kg/s",
+        51: "S",
+        52: "K",
+        53: "1/V2h",
+        54: "1/A2h",
+        55: "1/m3",
+        56: "%",
+        57: "Ah",
+        60: "Wh/m3",
+        61: "J/m3",
+        62: "mol%",
+        63: "g/m3",
+        64: "Pa s",
+        OTHER: "other",
+        COUNT: "count",
+    }
+)
 
 #: (unit sent, unit of the register) -> change of decimal scaler. Same unit needs no entry.
-_CONVERSIONS: Mapping[tuple[int, int], int] = MappingProxyType({
-    (LITRE, M3): -3,
-})
+_CONVERSIONS: Mapping[tuple[int, int], int] = MappingProxyType(
+    {
+        (LITRE, M3): -3,
+    }
+)
 
 #: OBIS value group A (medium) -> utility, for codes the table does not know.
-_MEDIUM: Mapping[int, Utility] = MappingProxyType({
-    1: Utility.ELECTRICITY,
-    7: Utility.GAS,
-    8: Utility.WATER,     # cold water
-    9: Utility.WATER,     # hot water
-})
+_MEDIUM: Mapping[int, Utility] = MappingProxyType(
+    {
+        1: Utility.ELECTRICITY,
+        7: Utility.GAS,
+        8: Utility.WATER,  # cold water
+        9: Utility.WATER,  # hot water
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +145,25 @@ class Register:
 
     obis: ObisCode
     utility: Utility
-    quantity: str          # "energy_import_wh": the unit is in the name
-    cumulative: bool       # True: a counter whose deltas are usage; False: instantaneous
-    unit: str              # symbol of the unit the quantity is in ("Wh", "W", "m3")
-    dlms_unit: int         # Blue Book unit code of that unit (30 = Wh)
+    quantity: str  # "energy_import_wh": the unit is in the name
+    cumulative: bool  # True: a counter whose deltas are usage; False: instantaneous
+    unit: str  # symbol of the unit the quantity is in ("Wh", "W", "m3")
+    dlms_unit: int  # Blue Book unit code of that unit (30 = Wh)
     description: str = ""
 
 
-def _e(c: int, d: int, e: int, quantity: str, unit: int, cumulative: bool,
-       description: str) -> Register:
-    return Register((1, 0, c, d, e, 255), Utility.ELECTRICITY, quantity, cumulative,
-                    DLMS_UNIT_SYMBOLS[unit], unit, description)
+def _e(
+    c: int, d: int, e: int, quantity: str, unit: int, cumulative: bool, description: str
+) -> Register:
+    return Register(
+        (1, 0, c, d, e, 255),
+        Utility.ELECTRICITY,
+        quantity,
+        cumulative,
+        DLMS_UNIT_SYMBOLS[unit],
+        unit,
+        description,
+    )
 
 
 _TABLE: tuple[Register, ...] = (
@@ -123,11 +192,25 @@ _TABLE: tuple[Register, ...] = (
     _e(71, 7, 0, "current_l3_a", A, False, "current, phase L3"),
     _e(14, 7, 0, "frequency_hz", HZ, False, "supply frequency"),
     # Gas: meter volume, forward, undisturbed (uncorrected; see ihd.meter.gas for kWh).
-    Register((7, 0, 3, 0, 0, 255), Utility.GAS, "volume_m3", True, "m3", M3,
-             "gas volume, forward, at metering conditions"),
+    Register(
+        (7, 0, 3, 0, 0, 255),
+        Utility.GAS,
+        "volume_m3",
+        True,
+        "m3",
+        M3,
+        "gas volume, forward, at metering conditions",
+    ),
     # Water: accumulated volume.
-    Register((8, 0, 1, 0, 0, 255), Utility.WATER, "volume_m3", True, "m3", M3,
-             "cold water volume, accumulated"),
+    Register(
+        (8, 0, 1, 0, 0, 255),
+        Utility.WATER,
+        "volume_m3",
+        True,
+        "m3",
+        M3,
+        "cold water volume, accumulated",
+    ),
 )
 
 #: Every known register, by OBIS code.
@@ -160,8 +243,8 @@ class Resolved:
     """How one pushed value becomes a reading."""
 
     quantity: str
-    utility: Utility | None    # None: use the device's utility
-    scaler: int                # value = raw * 10**scaler, in the quantity's unit
+    utility: Utility | None  # None: use the device's utility
+    scaler: int  # value = raw * 10**scaler, in the quantity's unit
     register: Register | None  # None for raw readings
 
 
@@ -174,7 +257,7 @@ def resolve(obis: ObisCode, scaler: int, dlms_unit: int | None) -> Resolved:
     return _resolve(obis, scaler, dlms_unit)
 
 
-@lru_cache(maxsize=4096)   # pushes repeat the same few (OBIS, scaler, unit) triples
+@lru_cache(maxsize=4096)  # pushes repeat the same few (OBIS, scaler, unit) triples
 def _resolve(obis: ObisCode, scaler: int, dlms_unit: int | None) -> Resolved:
     reg = lookup(obis)
     if reg is not None:

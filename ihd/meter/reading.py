@@ -19,19 +19,28 @@ class Utility(StrEnum):
     WATER = "water"
 
 
-_UNIT_SYMBOLS = {"wh": "Wh", "w": "W", "varh": "varh", "var": "var", "v": "V", "a": "A",
-                 "hz": "Hz", "m3": "m3", "l": "L"}
+_UNIT_SYMBOLS = {
+    "wh": "Wh",
+    "w": "W",
+    "varh": "varh",
+    "var": "var",
+    "v": "V",
+    "a": "A",
+    "hz": "Hz",
+    "m3": "m3",
+    "l": "L",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    meter: str            # EUI-64 of the meter, 16 upper-case hex digits
+    meter: str  # EUI-64 of the meter, 16 upper-case hex digits
     utility: Utility
-    quantity: str         # e.g. "energy_import_wh", "power_import_w", "volume_m3"
-    raw: int              # register value as sent
-    scaler: int           # value = raw * 10**scaler, in the quantity's unit
-    timestamp: float      # POSIX seconds, UTC (meter clock, or receive time if none)
-    obis: str = ""        # "1-0:1.8.0.255" style, empty for non-OBIS sources
+    quantity: str  # e.g. "energy_import_wh", "power_import_w", "volume_m3"
+    raw: int  # register value as sent
+    scaler: int  # value = raw * 10**scaler, in the quantity's unit
+    timestamp: float  # POSIX seconds, UTC (meter clock, or receive time if none)
+    obis: str = ""  # "1-0:1.8.0.255" style, empty for non-OBIS sources
 
     @property
     def value(self) -> Decimal:

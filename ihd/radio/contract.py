@@ -20,18 +20,18 @@ class RadioError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RxInfo:
-    timestamp: float          # POSIX seconds (UTC) at the end of reception
-    channel: int              # channel number in the radio's PHY mode
-    fcs_len: int              # 2 or 4, from the PHR
-    whitened: bool            # PHR DW bit (the PSDU given here is already de-whitened)
-    fcs_ok: bool | None       # the radio's own FCS verdict, None if it did not check
+    timestamp: float  # POSIX seconds (UTC) at the end of reception
+    channel: int  # channel number in the radio's PHY mode
+    fcs_len: int  # 2 or 4, from the PHR
+    whitened: bool  # PHR DW bit (the PSDU given here is already de-whitened)
+    fcs_ok: bool | None  # the radio's own FCS verdict, None if it did not check
     rssi_dbm: float | None = None
-    lqi: int | None = None    # 0..255, radio-specific, None if unknown
+    lqi: int | None = None  # 0..255, radio-specific, None if unknown
 
 
 @dataclass(frozen=True, slots=True)
 class RxFrame:
-    psdu: bytes               # MPDU including the FCS octets
+    psdu: bytes  # MPDU including the FCS octets
     info: RxInfo
 
 

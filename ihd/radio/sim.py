@@ -34,8 +34,15 @@ log = logging.getLogger("ihd.radio.sim")
 class SimRadio:
     name = "sim"
 
-    def __init__(self, world: SimWorld, *, clock: Clock, channel: int = 0,
-                 diag: Diagnostics | None = None, pump: bool = True) -> None:
+    def __init__(
+        self,
+        world: SimWorld,
+        *,
+        clock: Clock,
+        channel: int = 0,
+        diag: Diagnostics | None = None,
+        pump: bool = True,
+    ) -> None:
         self.world = world
         self.clock = clock
         self.channel = channel
@@ -99,8 +106,15 @@ class SimRadio:
             self.diag.count("radio.phy_error")
             log.info("lost a frame at the PHY: %s", e)
             return
-        info = RxInfo(timestamp=rx.end, channel=rx.channel, fcs_len=p.phr.fcs_len,
-                      whitened=p.phr.whitened, fcs_ok=None, rssi_dbm=rx.rssi_dbm, lqi=None)
+        info = RxInfo(
+            timestamp=rx.end,
+            channel=rx.channel,
+            fcs_len=p.phr.fcs_len,
+            whitened=p.phr.whitened,
+            fcs_ok=None,
+            rssi_dbm=rx.rssi_dbm,
+            lqi=None,
+        )
         self._auto_ack(p.psdu, p.phr.fcs_len, rx)
         self._rx.put(RxFrame(p.psdu, info))
 
@@ -111,14 +125,19 @@ class SimRadio:
         try:
             frame = parse_mpdu(psdu, fcs_len)
         except FrameError:
-            return                                  # bad FCS or not a frame: no ACK
+            return  # bad FCS or not a frame: no ACK
         if not frame.ack_request or frame.frame_type is FrameType.ACK or frame.seq is None:
             return
         dst = frame.dst
-        if dst is None or not ((dst.mode is AddrMode.EXTENDED and dst.value == self._ext)
-                               or (dst.mode is AddrMode.SHORT and dst.value == self._short)):
+        if dst is None or not (
+            (dst.mode is AddrMode.EXTENDED and dst.value == self._ext)
+            or (dst.mode is AddrMode.SHORT and dst.value == self._short)
+        ):
             return
         ack = build_mpdu(MacFrame.ack(frame.seq), fcs_len)
-        self.world.air.transmit(rx.end + TURNAROUND_S, self.world.display,
-                                build_ppdu(ack, fcs_len=fcs_len, whitened=self.world.whitened))
+        self.world.air.transmit(
+            rx.end + TURNAROUND_S,
+            self.world.display,
+            build_ppdu(ack, fcs_len=fcs_len, whitened=self.world.whitened),
+        )
         self.diag.count("radio.acks_sent")

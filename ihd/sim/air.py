@@ -41,8 +41,8 @@ class AirRx:
     """What a receiver learns with a frame. ``corrupted`` is ground truth for tests only:
     receivers must find out from the FCS, as they would on a real radio."""
 
-    start: float        # POSIX seconds at the first octet
-    end: float          # POSIX seconds at the end of the last octet
+    start: float  # POSIX seconds at the first octet
+    end: float  # POSIX seconds at the end of the last octet
     channel: int
     rssi_dbm: float
     sender: str
@@ -63,7 +63,7 @@ class _Node:
 @dataclass(slots=True, order=True)
 class _Tx:
     end: float
-    seq: int                                 # tie-break: equal end times go in send order
+    seq: int  # tie-break: equal end times go in send order
     start: float = field(compare=False)
     sender: str = field(compare=False)
     ppdu: bytes = field(compare=False)
@@ -106,12 +106,12 @@ class Air:
         self._airtime = airtime
         self._nodes: dict[str, _Node] = {}
         self._path_loss: dict[frozenset[str], float] = {}
-        self._pending: list[_Tx] = []         # heap by end time: not yet delivered
-        self._recent: list[_Tx] = []          # all that may still overlap a frame, by start
-        self._starts: list[float] = []        # their start times, for bisect
-        self._longest = 0.0                   # the longest airtime seen: bounds the search
+        self._pending: list[_Tx] = []  # heap by end time: not yet delivered
+        self._recent: list[_Tx] = []  # all that may still overlap a frame, by start
+        self._starts: list[float] = []  # their start times, for bisect
+        self._longest = 0.0  # the longest airtime seen: bounds the search
         self._seq = 0
-        self._now = -math.inf                 # delivered up to here; time may not go back
+        self._now = -math.inf  # delivered up to here; time may not go back
         # Diagnostics: one count per (frame, receiver) pair.
         self.delivered = 0
         self.lost_collision = 0
@@ -199,7 +199,8 @@ class Air:
         lo = bisect.bisect_left(self._starts, start - self._longest)
         hi = bisect.bisect_right(self._starts, end)
         return [
-            tx for tx in self._recent[lo:hi]
+            tx
+            for tx in self._recent[lo:hi]
             if tx.end > start and (tx.start < end or tx.start == start == end)
         ]
 
@@ -233,10 +234,10 @@ class Air:
         delivered = 0
         while self._pending and self._pending[0].end <= now:
             tx = heapq.heappop(self._pending)
-            self._now = tx.end           # callbacks may transmit from here on, never into tx
+            self._now = tx.end  # callbacks may transmit from here on, never into tx
             overlapping = [o for o in self._on_air(tx.start, tx.end) if o is not tx]
             for node in list(self._nodes.values()):
-                attached = self._nodes.get(node.name) is node   # a callback may detach it
+                attached = self._nodes.get(node.name) is node  # a callback may detach it
                 if attached and node.name != tx.sender and node.channel == tx.channel:
                     delivered += self._deliver(tx, node, overlapping)
         self._now = now
@@ -286,8 +287,17 @@ class Air:
     def counts(self, receiver: str) -> dict[str, int]:
         """The outcome counters for frames judged at one receiver (ground truth for tests)."""
         per = self.by_receiver.get(receiver, {})
-        return {k: per.get(k, 0) for k in ("delivered", "lost_collision", "lost_random",
-                                           "lost_sensitivity", "lost_half_duplex", "corrupted")}
+        return {
+            k: per.get(k, 0)
+            for k in (
+                "delivered",
+                "lost_collision",
+                "lost_random",
+                "lost_sensitivity",
+                "lost_half_duplex",
+                "corrupted",
+            )
+        }
 
     def _flip_bits(self, data: bytes) -> bytes:
         """Flip one to three distinct bits, so the copy always differs."""

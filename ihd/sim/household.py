@@ -54,9 +54,9 @@ _PER_SECOND: dict[Utility, float] = {
     Utility.WATER: 1 / 60,
 }
 
-_SEED_STRIDE = 1_000_003          # > any date ordinal, so (seed, date) pairs never collide
+_SEED_STRIDE = 1_000_003  # > any date ordinal, so (seed, date) pairs never collide
 _YEAR_DAYS = 365.2425
-_COLDEST = date(2000, 1, 15).toordinal()   # outdoor temperature minimum
+_COLDEST = date(2000, 1, 15).toordinal()  # outdoor temperature minimum
 _DARKEST = date(2000, 12, 21).toordinal()  # longest night
 _WATER_J_PER_L_K = 4186.0
 _BOILER_EFFICIENCY = 0.9
@@ -65,22 +65,22 @@ _BOILER_EFFICIENCY = 0.9
 _OUTDOOR_MEAN_C = 10.0
 _OUTDOOR_AMPLITUDE_C = 7.0
 _WEATHER_SIGMA_C = 2.0
-_WEATHER_WEIGHTS = (1.0, 0.8, 0.5)   # today's, yesterday's and the day before's draws
+_WEATHER_WEIGHTS = (1.0, 0.8, 0.5)  # today's, yesterday's and the day before's draws
 # Cold mains water, deg C: lags the air by about a month.
 _MAINS_MEAN_C = 11.0
 _MAINS_AMPLITUDE_C = 4.0
 _MAINS_LAG_DAYS = 30.0
 
-_Span = tuple[float, float, float, str]   # start, end (POSIX s), rate (W or L/min), name
+_Span = tuple[float, float, float, str]  # start, end (POSIX s), rate (W or L/min), name
 
 
 @dataclass(frozen=True, slots=True)
 class Load:
     """An appliance drawing a constant electrical or gas power over [start, end)."""
 
-    start: float   # POSIX seconds, UTC
+    start: float  # POSIX seconds, UTC
     end: float
-    watts: float   # electrical power, or gas fuel power (kWh of fuel, not of heat)
+    watts: float  # electrical power, or gas fuel power (kWh of fuel, not of heat)
     name: str
 
 
@@ -88,7 +88,7 @@ class Load:
 class Draw:
     """A tap, shower or appliance drawing water at a constant flow over [start, end)."""
 
-    start: float   # POSIX seconds, UTC
+    start: float  # POSIX seconds, UTC
     end: float
     litres_per_min: float
     name: str
@@ -112,13 +112,13 @@ class Use:
     """A short use that happens a random (Poisson) number of times a day."""
 
     name: str
-    per_day: float                          # mean uses a day (a person, if per_person)
+    per_day: float  # mean uses a day (a person, if per_person)
     minutes: tuple[float, float]
     windows: tuple[Window, ...]
     per_person: bool = False
     electricity_w: tuple[float, float] = (0.0, 0.0)
     water_lpm: tuple[float, float] = (0.0, 0.0)
-    hot_c: float | None = None              # delivery temperature if the combi boiler heats it
+    hot_c: float | None = None  # delivery temperature if the combi boiler heats it
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +147,8 @@ class Block:
     name: str
     start_h: tuple[float, float]
     end_h: tuple[float, float]
-    watts: float          # all year round
-    dark_watts: float     # extra at midwinter, scaled by how long the night is
+    watts: float  # all year round
+    dark_watts: float  # extra at midwinter, scaled by how long the night is
     step_min: float = 30.0
 
 
@@ -156,7 +156,7 @@ class Block:
 class Baseload:
     """Always-on devices: a per-hour profile with a little noise, hour by hour."""
 
-    watts_by_hour: tuple[float, ...]        # 24 values, local hour
+    watts_by_hour: tuple[float, ...]  # 24 values, local hour
     jitter: float = 0.08
 
 
@@ -187,12 +187,12 @@ class Oven:
 class Heating:
     """Space heating by a modulating gas boiler, sized by heating degree-days."""
 
-    wh_per_degree_day: float = 4_500.0      # fuel, per degree-day below base_c
+    wh_per_degree_day: float = 4_500.0  # fuel, per degree-day below base_c
     base_c: float = 15.5
     windows: tuple[Window, ...] = (Window(6.0, 9.0, 0.4), Window(16.5, 22.5, 0.6))  # share
     min_w: float = 10_000.0
     max_w: float = 24_000.0
-    full_power_degree_days: float = 16.0    # burns at max_w this cold, min_w when mild
+    full_power_degree_days: float = 16.0  # burns at max_w this cold, min_w when mild
     cycle_min: tuple[float, float] = (12.0, 20.0)
     min_burn_min: float = 3.0
 
@@ -206,8 +206,30 @@ _WAKING = (_w(6.5, 9.0, 0.3), _w(9.0, 17.0, 0.3), _w(17.0, 23.0, 0.35), _w(23.0,
 
 BASELOAD = Baseload(
     watts_by_hour=(
-        85, 85, 85, 85, 85, 85, 95, 105, 105, 100, 100, 100,
-        100, 100, 100, 100, 105, 115, 120, 120, 120, 115, 105, 90,
+        85,
+        85,
+        85,
+        85,
+        85,
+        85,
+        95,
+        105,
+        105,
+        100,
+        100,
+        100,
+        100,
+        100,
+        100,
+        100,
+        105,
+        115,
+        120,
+        120,
+        120,
+        115,
+        105,
+        90,
     ),
 )
 FRIDGE = Fridge()
@@ -220,16 +242,26 @@ BLOCKS: tuple[Block, ...] = (
 )
 
 USES: tuple[Use, ...] = (
-    Use("kettle", 4.5, (2.0, 4.0), (_w(6.5, 9.5, 0.45), _w(12.0, 14.0, 0.15), _w(15.0, 22.0, 0.4)),
-        electricity_w=(2900, 3100)),
-    Use("microwave", 0.8, (1.0, 5.0), (_w(12.0, 14.0), _w(17.0, 21.0)),
-        electricity_w=(800, 1200)),
+    Use(
+        "kettle",
+        4.5,
+        (2.0, 4.0),
+        (_w(6.5, 9.5, 0.45), _w(12.0, 14.0, 0.15), _w(15.0, 22.0, 0.4)),
+        electricity_w=(2900, 3100),
+    ),
+    Use("microwave", 0.8, (1.0, 5.0), (_w(12.0, 14.0), _w(17.0, 21.0)), electricity_w=(800, 1200)),
     Use("toaster", 0.5, (2.0, 4.0), (_w(7.0, 9.5),), electricity_w=(800, 1000)),
     Use("vacuum", 0.3, (10.0, 30.0), (_w(9.0, 18.0),), electricity_w=(1200, 1600)),
-    Use("shower", 0.62, (5.0, 10.0), _MORNING, per_person=True, water_lpm=(8.0, 10.0),
-        hot_c=38.0),
-    Use("bath", 0.1, (6.0, 8.0), (_w(18.0, 22.0),), per_person=True, water_lpm=(11.0, 13.0),
-        hot_c=40.0),
+    Use("shower", 0.62, (5.0, 10.0), _MORNING, per_person=True, water_lpm=(8.0, 10.0), hot_c=38.0),
+    Use(
+        "bath",
+        0.1,
+        (6.0, 8.0),
+        (_w(18.0, 22.0),),
+        per_person=True,
+        water_lpm=(11.0, 13.0),
+        hot_c=40.0,
+    ),
     Use("toilet", 5.0, (0.75, 1.25), _WAKING, per_person=True, water_lpm=(6.0, 6.0)),
     Use("basin", 6.0, (0.2, 0.8), _WAKING, per_person=True, water_lpm=(4.0, 6.0), hot_c=30.0),
     Use("kitchen tap", 4.4, (0.3, 1.5), _WAKING, per_person=True, water_lpm=(5.0, 8.0)),
@@ -237,26 +269,36 @@ USES: tuple[Use, ...] = (
 )
 
 PROGRAMMES: tuple[Programme, ...] = (
-    Programme("washing machine", 0.55, (_w(8.0, 20.0),), (
-        Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),    # fill
-        Phase((15.0, 25.0), electricity_w=2000),                # heat
-        Phase((35.0, 45.0), electricity_w=200),                 # wash
-        Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),    # rinse fill
-        Phase((12.0, 15.0), electricity_w=200),                 # rinse
-        Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),    # rinse fill
-        Phase((10.0, 12.0), electricity_w=200),                 # rinse
-        Phase((8.0, 12.0), electricity_w=450),                  # spin
-    )),
-    Programme("dishwasher", 0.5, (_w(19.5, 22.5),), (
-        Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),     # fill
-        Phase((18.0, 22.0), electricity_w=2000),                # heat
-        Phase((25.0, 35.0), electricity_w=100),                 # wash
-        Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),     # fill
-        Phase((8.0, 12.0), electricity_w=2000),                 # hot rinse
-        Phase((10.0, 15.0), electricity_w=100),                 # rinse
-        Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),     # fill
-        Phase((25.0, 35.0), electricity_w=10),                  # dry
-    )),
+    Programme(
+        "washing machine",
+        0.55,
+        (_w(8.0, 20.0),),
+        (
+            Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),  # fill
+            Phase((15.0, 25.0), electricity_w=2000),  # heat
+            Phase((35.0, 45.0), electricity_w=200),  # wash
+            Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),  # rinse fill
+            Phase((12.0, 15.0), electricity_w=200),  # rinse
+            Phase((1.5, 2.0), electricity_w=10, water_lpm=10.0),  # rinse fill
+            Phase((10.0, 12.0), electricity_w=200),  # rinse
+            Phase((8.0, 12.0), electricity_w=450),  # spin
+        ),
+    ),
+    Programme(
+        "dishwasher",
+        0.5,
+        (_w(19.5, 22.5),),
+        (
+            Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),  # fill
+            Phase((18.0, 22.0), electricity_w=2000),  # heat
+            Phase((25.0, 35.0), electricity_w=100),  # wash
+            Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),  # fill
+            Phase((8.0, 12.0), electricity_w=2000),  # hot rinse
+            Phase((10.0, 15.0), electricity_w=100),  # rinse
+            Phase((1.0, 1.0), electricity_w=10, water_lpm=4.0),  # fill
+            Phase((25.0, 35.0), electricity_w=10),  # dry
+        ),
+    ),
 )
 
 
@@ -284,9 +326,9 @@ def _season(ordinal: int, reference: int, lag_days: float = 0.0) -> float:
 class _Profile:
     start: float
     end: float
-    times: list[float]       # breakpoints; times[0] == start
-    rates: list[float]       # the rate on [times[i], times[i + 1])
-    cum: list[float]         # rate x seconds from start to times[i]
+    times: list[float]  # breakpoints; times[0] == start
+    rates: list[float]  # the rate on [times[i], times[i + 1])
+    cum: list[float]  # rate x seconds from start to times[i]
 
     @classmethod
     def build(cls, start: float, end: float, spans: list[_Span]) -> _Profile:
@@ -306,7 +348,7 @@ class _Profile:
                 active += sign
                 i += 1
             if active == 0:
-                level = 0.0          # drop the float residue of adding and removing rates
+                level = 0.0  # drop the float residue of adding and removing rates
             rates.append(max(level, 0.0))
             if i == len(events):
                 return cls(start, end, times, rates, cum)
@@ -333,11 +375,16 @@ class Household:
     was asked before; the caches only make it fast.
     """
 
-    _SCHEDULE_CACHE = 8   # days of schedules kept
-    _PROFILE_CACHE = 12   # (day, utility) step functions kept
+    _SCHEDULE_CACHE = 8  # days of schedules kept
+    _PROFILE_CACHE = 12  # (day, utility) step functions kept
 
-    def __init__(self, seed: int = 1, tz: str = "Europe/London", occupants: float = 2.4,
-                 epoch: date = EPOCH_DATE) -> None:
+    def __init__(
+        self,
+        seed: int = 1,
+        tz: str = "Europe/London",
+        occupants: float = 2.4,
+        epoch: date = EPOCH_DATE,
+    ) -> None:
         """``epoch`` anchors the registers: the first register read costs one pass over the
         days since it, so a long-running demo keeps its own epoch (near its first start)."""
         if occupants <= 0:
@@ -349,11 +396,11 @@ class Household:
         self._epoch_ordinal = epoch.toordinal()
         self.epoch = self._day_start(epoch.toordinal())
         # Real meters are not new: start the registers at a seeded, plausible reading.
-        rng = random.Random(seed * _SEED_STRIDE)   # ordinal 0 is never a date
+        rng = random.Random(seed * _SEED_STRIDE)  # ordinal 0 is never a date
         self.initial: dict[Utility, float] = {
-            Utility.ELECTRICITY: round(rng.uniform(5_000, 60_000)) * 1000.0,   # Wh
-            Utility.GAS: round(rng.uniform(10_000, 150_000)) * 1000.0,         # Wh
-            Utility.WATER: round(rng.uniform(100, 2_000)) * 1000.0,            # L
+            Utility.ELECTRICITY: round(rng.uniform(5_000, 60_000)) * 1000.0,  # Wh
+            Utility.GAS: round(rng.uniform(10_000, 150_000)) * 1000.0,  # Wh
+            Utility.WATER: round(rng.uniform(100, 2_000)) * 1000.0,  # L
         }
         self._weather: dict[int, float] = {}
         self._schedules: OrderedDict[int, dict[Utility, list[_Span]]] = OrderedDict()
@@ -468,7 +515,7 @@ class Household:
             start, end = self._day_start(ordinal), self._day_start(ordinal + 1)
             spans = self._schedule(ordinal - 1)[utility] + self._schedule(ordinal)[utility]
             profile = _Profile.build(start, end, spans)
-            if not keep:       # a one-off for a day total: do not evict the days in use
+            if not keep:  # a one-off for a day total: do not evict the days in use
                 return profile
             self._profiles[key] = profile
             if len(self._profiles) > self._PROFILE_CACHE:
@@ -501,7 +548,7 @@ class Household:
         while ordinal < lo:
             total = self._total(utility, lo - 1)
             before = prefix[lo] - total
-            while before + total > prefix[lo]:     # rounding must not make the day overshoot
+            while before + total > prefix[lo]:  # rounding must not make the day overshoot
                 before = math.nextafter(before, -math.inf)
             prefix[lo - 1] = before
             lo -= 1
@@ -541,10 +588,10 @@ class _DayBuilder:
         self.start = house._day_start(ordinal)
         self.end = house._day_start(ordinal + 1)
         self.rng = house._day_rng(ordinal)
-        self.rng.gauss(0.0, 1.0)   # the weather draw (see Household._weather_draw)
+        self.rng.gauss(0.0, 1.0)  # the weather draw (see Household._weather_draw)
         self.out: dict[Utility, list[_Span]] = {u: [] for u in Utility}
-        self.summer = (1 - _season(ordinal, _COLDEST)) / 2      # 0 mid-January, 1 mid-July
-        self.darkness = (1 + _season(ordinal, _DARKEST)) / 2    # 1 at the winter solstice
+        self.summer = (1 - _season(ordinal, _COLDEST)) / 2  # 0 mid-January, 1 mid-July
+        self.darkness = (1 + _season(ordinal, _DARKEST)) / 2  # 1 at the winter solstice
         mains_c = _MAINS_MEAN_C - _MAINS_AMPLITUDE_C * _season(ordinal, _COLDEST, _MAINS_LAG_DAYS)
         self.mains_c = mains_c
 
@@ -616,13 +663,13 @@ class _DayBuilder:
         for _ in range(_poisson(rng, mean)):
             start = self.pick(spec.windows)
             seconds = rng.uniform(*spec.minutes) * 60
-            self.add(Utility.ELECTRICITY, start, seconds, rng.uniform(*spec.electricity_w),
-                     spec.name)
+            self.add(
+                Utility.ELECTRICITY, start, seconds, rng.uniform(*spec.electricity_w), spec.name
+            )
             lpm = rng.uniform(*spec.water_lpm)
             self.add(Utility.WATER, start, seconds, lpm, spec.name)
             if spec.hot_c is not None:
-                self.add(Utility.GAS, start, seconds, self.hot_water_w(lpm, spec.hot_c),
-                         spec.name)
+                self.add(Utility.GAS, start, seconds, self.hot_water_w(lpm, spec.hot_c), spec.name)
 
     def hot_water_w(self, lpm: float, hot_c: float) -> float:
         """Gas fuel power for a combi boiler heating a flow from mains to hot_c."""
@@ -640,8 +687,9 @@ class _DayBuilder:
         self.add(Utility.ELECTRICITY, t, spec.preheat_min * 60, watts, "oven")
         t += spec.preheat_min * 60
         while t < end:
-            self.add(Utility.ELECTRICITY, t, min(duty * spec.cycle_min * 60, end - t), watts,
-                     "oven")
+            self.add(
+                Utility.ELECTRICITY, t, min(duty * spec.cycle_min * 60, end - t), watts, "oven"
+            )
             t += spec.cycle_min * 60
 
     def programme(self, spec: Programme) -> None:
@@ -662,18 +710,18 @@ class _DayBuilder:
             return
         cold = min(1.0, degree_days / spec.full_power_degree_days)
         watts = spec.min_w + (spec.max_w - spec.min_w) * cold * rng.uniform(0.85, 1.0)
-        total_s = degree_days * spec.wh_per_degree_day * 3600 / watts   # burning time
+        total_s = degree_days * spec.wh_per_degree_day * 3600 / watts  # burning time
         share = sum(w.weight for w in spec.windows)
         for window in spec.windows:
             start, end = self.at(window.start_h), self.at(window.end_h)
             burn_s = total_s * window.weight / share
             cycle_s = rng.uniform(*spec.cycle_min) * 60
             cycles = max(1, int((end - start) // cycle_s))
-            if burn_s / cycles < spec.min_burn_min * 60:   # mild: fewer, longer burns
+            if burn_s / cycles < spec.min_burn_min * 60:  # mild: fewer, longer burns
                 cycles = max(1, int(burn_s // (spec.min_burn_min * 60)))
                 cycle_s = (end - start) / cycles
             each_s = burn_s / cycles
-            if each_s > cycle_s:                           # too cold for this power: burn harder
+            if each_s > cycle_s:  # too cold for this power: burn harder
                 each_s = cycle_s
                 watts_here = min(spec.max_w, burn_s * watts / (cycles * cycle_s))
             else:

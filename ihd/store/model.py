@@ -50,12 +50,12 @@ class Usage:
     ``Usage`` per reading delta without reading back what is already stored.
     """
 
-    meter: str                 # EUI-64, like Reading.meter
+    meter: str  # EUI-64, like Reading.meter
     utility: Utility
-    minute_ms: int             # start of the minute, ms since the epoch, multiple of 60 000
-    amount: float              # in the meter's register unit: Wh (electricity), m3 (gas, water)
-    energy_wh: float | None    # energy in Wh (electricity; gas converted); None for water
-    cost_milli: int            # thousandths of the minor currency unit (e.g. 1/1000 penny)
+    minute_ms: int  # start of the minute, ms since the epoch, multiple of 60 000
+    amount: float  # in the meter's register unit: Wh (electricity), m3 (gas, water)
+    energy_wh: float | None  # energy in Wh (electricity; gas converted); None for water
+    cost_milli: int  # thousandths of the minor currency unit (e.g. 1/1000 penny)
 
     def __post_init__(self) -> None:
         if self.minute_ms % MINUTE_MS:
@@ -75,7 +75,7 @@ class MeterInfo:
     utility: Utility
     label: str | None
     seen_ms: int
-    first_seen_ms: int | None = None   # on write: defaults to seen_ms
+    first_seen_ms: int | None = None  # on write: defaults to seen_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +100,19 @@ class Batch:
 
 
 class LastReading(NamedTuple):
-    ts: float        # POSIX seconds
+    ts: float  # POSIX seconds
     raw: int
     scaler: int
 
 
 class UsageTotal(NamedTuple):
-    amount: float              # register unit of the utility (Wh or m3)
-    energy_wh: float | None    # None when no row in the window has an energy figure
+    amount: float  # register unit of the utility (Wh or m3)
+    energy_wh: float | None  # None when no row in the window has an energy figure
     cost_milli: int
 
 
 class UsageBucket(NamedTuple):
-    start: float               # POSIX seconds, bucket start
+    start: float  # POSIX seconds, bucket start
     amount: float
     energy_wh: float | None
     cost_milli: int

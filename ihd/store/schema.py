@@ -126,9 +126,7 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
                 try:
                     migrations[version](db)
                 except Exception as e:
-                    raise StoreError(
-                        f"migration to schema v{version + 1} failed: {e}"
-                    ) from e
+                    raise StoreError(f"migration to schema v{version + 1} failed: {e}") from e
                 version += 1
                 db.execute(f"PRAGMA user_version = {version}")
             db.execute("COMMIT")

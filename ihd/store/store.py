@@ -83,10 +83,10 @@ from ihd.store.schema import MIGRATIONS, migrate
 
 log = logging.getLogger("ihd.store")
 
-MIN_SQLITE = (3, 24, 0)            # UPSERT
+MIN_SQLITE = (3, 24, 0)  # UPSERT
 BUSY_TIMEOUT_MS = 5_000
-JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024   # truncate a WAL that grew past this (e.g. after seeding)
-_NO_PAGE_LIMIT = 4_294_967_294     # SQLite clamps this to its compiled-in maximum
+JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # truncate a WAL that grew past this (e.g. after seeding)
+_NO_PAGE_LIMIT = 4_294_967_294  # SQLite clamps this to its compiled-in maximum
 _MAX_INT64 = 2**63 - 1
 _SYNCHRONOUS = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 
@@ -139,8 +139,13 @@ class _Rows:
     def of(cls, batch: Batch, now_ms: int) -> _Rows:
         rows = cls()
         rows.meters = [
-            (m.eui64, m.utility, m.label,
-             m.seen_ms if m.first_seen_ms is None else m.first_seen_ms, m.seen_ms)
+            (
+                m.eui64,
+                m.utility,
+                m.label,
+                m.seen_ms if m.first_seen_ms is None else m.first_seen_ms,
+                m.seen_ms,
+            )
             for m in batch.meters
         ]
         rows.readings = [
@@ -177,8 +182,9 @@ class _Rows:
 
 def _is_data_error(e: BaseException) -> bool:
     """True if ``e`` is the fault of the rows (reject the batch), not of the database."""
-    if isinstance(e, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
-                      *_PY_DATA_ERRORS)):
+    if isinstance(
+        e, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, *_PY_DATA_ERRORS)
+    ):
         return True
     return isinstance(e, sqlite3.ProgrammingError) and "binding" in str(e).lower()
 
@@ -394,8 +400,7 @@ class Store:
         try:
             # check_same_thread=False: created here, then used by the writer thread,
             # always under _conn_lock.
-            conn = sqlite3.connect(str(self._path), isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(str(self._path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
             raise StoreError(_describe_open_error(self._path, e)) from e
         try:
@@ -576,11 +581,14 @@ class Store:
         status = f"error: {e}"
         if status != self._status:
             if isinstance(e, sqlite3.Error | StoreError):
-                log.warning("store commit failed: %s; keeping %d batches in memory, "
-                            "retrying every %g s", e, pending, self._interval)
+                log.warning(
+                    "store commit failed: %s; keeping %d batches in memory, retrying every %g s",
+                    e,
+                    pending,
+                    self._interval,
+                )
             else:
-                log.exception("store commit failed unexpectedly; keeping %d batches",
-                              pending)
+                log.exception("store commit failed unexpectedly; keeping %d batches", pending)
         else:
             log.debug("store commit failed again: %s (%d batches pending)", e, pending)
         self._set_status(status)
@@ -589,8 +597,7 @@ class Store:
         self._diag.count("store.dropped_batches", n)
         if not self._drop_logged:
             self._drop_logged = True
-            log.warning("store queue is full (%d batches): dropping the oldest",
-                        self._max_pending)
+            log.warning("store queue is full (%d batches): dropping the oldest", self._max_pending)
 
     def _count_commit(self, changes: int, duplicates: int, t0: float) -> None:
         ms = (time.perf_counter() - t0) * 1000
@@ -743,15 +750,18 @@ class StoreReader:
                 (start_ms, bucket_ms, *meters, str(utility), start_ms, ts_ms(end)),
             ).fetchall()
         return [
-            UsageBucket((start_ms + k * bucket_ms) / 1000, float(amount),
-                        None if energy is None else float(energy), int(cost))
+            UsageBucket(
+                (start_ms + k * bucket_ms) / 1000,
+                float(amount),
+                None if energy is None else float(energy),
+                int(cost),
+            )
             for k, amount, energy, cost in rows
         ]
 
     def meters(self) -> list[MeterInfo]:
         rows = self._conn.execute(
-            "SELECT eui64, utility, label, last_seen_ms, first_seen_ms FROM meters "
-            "ORDER BY eui64"
+            "SELECT eui64, utility, label, last_seen_ms, first_seen_ms FROM meters ORDER BY eui64"
         ).fetchall()
         return [
             MeterInfo(eui64, Utility(utility), label, last or 0, first)

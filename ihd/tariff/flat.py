@@ -46,16 +46,19 @@ _ALLOWED_UNITS: dict[Utility, frozenset[str]] = {
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlatTariff:
     utility: Utility
-    standing_charge_minor_per_day: Decimal     # e.g. Decimal("53.35") p/day, VAT included
+    standing_charge_minor_per_day: Decimal  # e.g. Decimal("53.35") p/day, VAT included
     currency: Currency = GBP
-    unit_rate_minor_per_kwh: Decimal | None = None   # e.g. Decimal("24.50") p/kWh
-    unit_rate_minor_per_m3: Decimal | None = None    # e.g. Decimal("215.53") p/m³ (water)
+    unit_rate_minor_per_kwh: Decimal | None = None  # e.g. Decimal("24.50") p/kWh
+    unit_rate_minor_per_m3: Decimal | None = None  # e.g. Decimal("215.53") p/m³ (water)
 
     def __post_init__(self) -> None:
         if (self.unit_rate_minor_per_kwh is None) == (self.unit_rate_minor_per_m3 is None):
             raise ValueError("set exactly one of unit_rate_minor_per_kwh, unit_rate_minor_per_m3")
-        for name in ("standing_charge_minor_per_day", "unit_rate_minor_per_kwh",
-                     "unit_rate_minor_per_m3"):
+        for name in (
+            "standing_charge_minor_per_day",
+            "unit_rate_minor_per_kwh",
+            "unit_rate_minor_per_m3",
+        ):
             price = getattr(self, name)
             if price is None:
                 continue
@@ -99,8 +102,9 @@ class FlatTariff:
         if self.unit_rate_minor_per_kwh is not None:
             # Wh * (minor/kWh) = (kWh * 1000) * (milli/1000 per kWh) = milli-minor, exactly.
             return MONEY_CONTEXT.multiply(q, self.unit_rate_minor_per_kwh)
-        return MONEY_CONTEXT.multiply(MONEY_CONTEXT.multiply(q, self.unit_rate_minor),
-                                      MILLI_PER_MINOR)
+        return MONEY_CONTEXT.multiply(
+            MONEY_CONTEXT.multiply(q, self.unit_rate_minor), MILLI_PER_MINOR
+        )
 
     def cost_milli(self, amount: Amount, start: float, end: float) -> int:
         """``cost_milli_exact`` rounded half-even. To sum many small costs without
@@ -110,7 +114,8 @@ class FlatTariff:
     def standing_charge_milli_exact(self, days: int | Decimal) -> Decimal:
         d = to_decimal(days)
         return MONEY_CONTEXT.multiply(
-            MONEY_CONTEXT.multiply(d, self.standing_charge_minor_per_day), MILLI_PER_MINOR)
+            MONEY_CONTEXT.multiply(d, self.standing_charge_minor_per_day), MILLI_PER_MINOR
+        )
 
     def standing_charge_milli(self, days: int | Decimal) -> int:
         """Standing charge for ``days`` (whole or fractional) in milli-minor units."""
@@ -148,8 +153,15 @@ def tariffs_from_config(cfg: TariffConfigSource) -> dict[Utility, Tariff]:
     tariffs: dict[Utility, Tariff] = {}
     for utility in Utility:
         t = cfg.tariff(utility)
-        rate = {"unit_rate_minor_per_m3" if utility is Utility.WATER
-                else "unit_rate_minor_per_kwh": t.unit_rate}
-        tariffs[utility] = FlatTariff(utility=utility, currency=currency,
-                                      standing_charge_minor_per_day=t.standing_charge, **rate)
+        rate = {
+            "unit_rate_minor_per_m3"
+            if utility is Utility.WATER
+            else "unit_rate_minor_per_kwh": t.unit_rate
+        }
+        tariffs[utility] = FlatTariff(
+            utility=utility,
+            currency=currency,
+            standing_charge_minor_per_day=t.standing_charge,
+            **rate,
+        )
     return tariffs

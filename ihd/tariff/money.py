@@ -35,7 +35,7 @@ MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperati
 
 @dataclass(frozen=True, slots=True)
 class Currency:
-    code: str                 # ISO 4217
+    code: str  # ISO 4217
     symbol: str
     minor_per_major: int = 100
 

@@ -40,8 +40,11 @@ def has_display() -> bool:
         return True
     if sys.platform != "linux":
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                or os.environ.get("QT_QPA_PLATFORM"))
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
 
 
 def _log_qml_warnings(warnings: list[QQmlError]) -> None:
@@ -79,10 +82,16 @@ class Gui:
         path.parent.mkdir(parents=True, exist_ok=True)
         return bool(image.save(str(path)))
 
-    def run(self, *, run_for: float | None = None, screenshot: Path | None = None,
-            on_quit: Callable[[], None] | None = None) -> int:
+    def run(
+        self,
+        *,
+        run_for: float | None = None,
+        screenshot: Path | None = None,
+        on_quit: Callable[[], None] | None = None,
+    ) -> int:
         status = {"code": 0}
         if run_for is not None:
+
             def finish() -> None:
                 if screenshot is not None:
                     if self.screenshot(screenshot):
@@ -91,6 +100,7 @@ class Gui:
                         log.error("could not save a screenshot to %s", screenshot)
                         status["code"] = 1
                 self.app.quit()
+
             QTimer.singleShot(int(run_for * 1000), finish)
         code = self.app.exec()
         if on_quit:

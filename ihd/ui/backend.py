@@ -115,8 +115,13 @@ class Link(QObject, _Provided):
             state, msg = "waiting", "Waiting for the meter"
         else:
             age = now - last_frame_at
-            state = ("live" if age < self.STALE_AFTER_S
-                     else "stale" if age < self.LOST_AFTER_S else "lost")
+            state = (
+                "live"
+                if age < self.STALE_AFTER_S
+                else "stale"
+                if age < self.LOST_AFTER_S
+                else "lost"
+            )
             msg = f"Meter heard {text.age(age)}"
         if (state, msg) != (self._state, self._text):
             self._state, self._text = state, msg
@@ -209,8 +214,11 @@ def _today_row(utility: Utility, u: UtilityToday | None, currency: Currency) -> 
         "amountText": amount,
         "unit": unit,
         "costText": text.money(u.total_milli, currency) if u else "–",
-        "detailText": (f"incl. {text.money(u.standing_milli, currency)} standing"
-                       if u and u.standing_milli else ""),
+        "detailText": (
+            f"incl. {text.money(u.standing_milli, currency)} standing"
+            if u and u.standing_milli
+            else ""
+        ),
         "hasData": u is not None,
     }
 
@@ -220,8 +228,9 @@ class UiController(QObject):
 
     snapshotReady = Signal(object)
 
-    def __init__(self, *, clock: Clock, currency: Currency, tz: str,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock, currency: Currency, tz: str, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.clock = clock
         self.currency = currency
@@ -252,11 +261,14 @@ class UiController(QObject):
         self.link.refresh(snap.last_frame_at if snap else None, now)
         # A demand figure is "now" only while it is fresh: after an outage the gauge shows
         # no number rather than an old one (the link line says how old the data is).
-        fresh = (snap is not None and snap.demand_w is not None and snap.demand_at is not None
-                 and now - snap.demand_at < Live.FRESH_FOR_S)
+        fresh = (
+            snap is not None
+            and snap.demand_w is not None
+            and snap.demand_at is not None
+            and now - snap.demand_at < Live.FRESH_FOR_S
+        )
         if fresh and snap is not None and snap.demand_cost_milli_per_h is not None:
-            self.live.set(snap.demand_w, text.per_hour(snap.demand_cost_milli_per_h,
-                                                       self.currency))
+            self.live.set(snap.demand_w, text.per_hour(snap.demand_cost_milli_per_h, self.currency))
         elif fresh and snap is not None:
             self.live.set(snap.demand_w, "")
         else:

@@ -27,7 +27,7 @@ Index = QModelIndex | QPersistentModelIndex
 
 class RoleListModel(QAbstractListModel):
     Roles: ClassVar[type[IntEnum]]
-    key_role: ClassVar[str]            # the role whose value identifies a row
+    key_role: ClassVar[str]  # the role whose value identifies a row
 
     countChanged = Signal()
 
