@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from benchlib import Figure, cycle_calls, per_call_us, rounded
 
 ITERATIONS = 20_000
-START = 1_790_000_000.0   # a fixed instant (2026-09-21), so every run builds the same frames
+START = 1_790_000_000.0  # a fixed instant (2026-09-21), so every run builds the same frames
 
 
 def run(quick: bool) -> Iterator[Figure]:
@@ -28,19 +28,22 @@ def run(quick: bool) -> Iterator[Figure]:
     from ihd.radio.contract import RxFrame, RxInfo
     from ihd.sim.world import DISPLAY_SHORT, PAN_ID, demo_world
     from ihd.smwap import parse_mpdu, parse_ppdu
+    from ihd.smwap.receiver import Receiver
     from ihd.tariff import tariffs_from_config
 
     n = 10_000 if quick else ITERATIONS
     world = demo_world(seed=1, start=START)
-    meter = world.meters[0]                  # electricity, every 10 s
-    times = [START + 10 * i for i in range(n + 2000)]   # warm-up + last batch margin
+    meter = world.meters[0]  # electricity, every 10 s
+    times = [START + 10 * i for i in range(n + 2000)]  # warm-up + last batch margin
 
     def build(t: float) -> bytes:
         return meter.frame(t, pan_id=PAN_ID, display=DISPLAY_SHORT, fcs_len=4)
 
-    yield Figure("sim.push_build_us",
-                 rounded(per_call_us(cycle_calls(build, [(t,) for t in times]),
-                                     iterations=n)), "us")
+    yield Figure(
+        "sim.push_build_us",
+        rounded(per_call_us(cycle_calls(build, [(t,) for t in times]), iterations=n)),
+        "us",
+    )
 
     meter.seq = meter.invoke_id = 0
     ppdus = [build(t) for t in times]
@@ -48,25 +51,48 @@ def run(quick: bool) -> Iterator[Figure]:
     eui = meter.device.eui64
     payload = parse_mpdu(psdus[0], 4).payload
 
-    yield Figure("smwap.parse_ppdu_us",
-                 rounded(per_call_us(cycle_calls(parse_ppdu, [(p,) for p in ppdus]),
-                                     iterations=n)), "us")
-    yield Figure("smwap.parse_mpdu_us",
-                 rounded(per_call_us(cycle_calls(parse_mpdu, [(p, 4) for p in psdus]),
-                                     iterations=n)), "us")
-    yield Figure("meter.decode_push_us",
-                 rounded(per_call_us(lambda: decode_push(payload, meter=eui,
-                                                         utility=meter.device.utility,
-                                                         received_at=START),
-                                     iterations=n)), "us")
+    yield Figure(
+        "smwap.parse_ppdu_us",
+        rounded(per_call_us(cycle_calls(parse_ppdu, [(p,) for p in ppdus]), iterations=n)),
+        "us",
+    )
+    yield Figure(
+        "smwap.parse_mpdu_us",
+        rounded(per_call_us(cycle_calls(parse_mpdu, [(p, 4) for p in psdus]), iterations=n)),
+        "us",
+    )
+    yield Figure(
+        "meter.decode_push_us",
+        rounded(
+            per_call_us(
+                lambda: decode_push(
+                    payload, meter=eui, utility=meter.device.utility, received_at=START
+                ),
+                iterations=n,
+            )
+        ),
+        "us",
+    )
 
     cfg = Config()
-    ingest = Ingest(meters=world.devices(), tariffs=tariffs_from_config(cfg), tz=cfg.timezone,
-                    diag=Diagnostics(), gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
-    frames = [RxFrame(psdu, RxInfo(timestamp=t + 0.01, channel=0, fcs_len=4, whitened=True,
-                                   fcs_ok=None, rssi_dbm=-68.0))
-              for psdu, t in zip(psdus, times, strict=True)]
-    it = iter(frames)   # exactly one pass: every frame is new to the ingest
+    ingest = Ingest(
+        meters=world.devices(),
+        tariffs=tariffs_from_config(cfg),
+        tz=cfg.timezone,
+        diag=Diagnostics(),
+        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+        receiver=Receiver(keys=world.key_table()),
+    )
+    frames = [
+        RxFrame(
+            psdu,
+            RxInfo(
+                timestamp=t + 0.01, channel=0, fcs_len=4, whitened=True, fcs_ok=None, rssi_dbm=-68.0
+            ),
+        )
+        for psdu, t in zip(psdus, times, strict=True)
+    ]
+    it = iter(frames)  # exactly one pass: every frame is new to the ingest
 
     def handle() -> object:
         result = ingest.handle(next(it))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import Figure, rounded
 
-START = 1_790_000_000.0   # a fixed instant, so that every run seeds the same history
+START = 1_790_000_000.0  # a fixed instant, so that every run seeds the same history
 DAYS = 30
 
 
@@ -27,6 +27,7 @@ def run(quick: bool) -> Iterator[Figure]:
     from ihd.config import Config
     from ihd.diag import Diagnostics
     from ihd.sim.world import demo_world
+    from ihd.smwap.receiver import Receiver
     from ihd.store import Store
     from ihd.tariff import tariffs_from_config
 
@@ -38,9 +39,14 @@ def run(quick: bool) -> Iterator[Figure]:
         diag = Diagnostics()
         t0 = time.perf_counter()
         store = Store(db, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
-        ingest = Ingest(meters=world.devices(), tariffs=tariffs_from_config(cfg),
-                        tz=cfg.timezone, diag=diag,
-                        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+        ingest = Ingest(
+            meters=world.devices(),
+            tariffs=tariffs_from_config(cfg),
+            tz=cfg.timezone,
+            diag=diag,
+            gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+            receiver=Receiver(keys=world.key_table()),
+        )
         with store.reader() as reader:
             ingest.resume(reader, START)
         seed_history(world, store, ingest, start=START - DAYS * 86400, end=START)

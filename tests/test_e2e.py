@@ -43,6 +43,8 @@ from ihd.sim.household import Household
 from ihd.sim.meters import SimMeter
 from ihd.sim.world import SimWorld, demo_world
 from ihd.smwap.phy import EU_863_MODE_1
+from ihd.smwap.receiver import Receiver
+from ihd.smwap.security import SecurityPolicy
 from ihd.store import Store
 from ihd.tariff import tariffs_from_config
 
@@ -59,8 +61,11 @@ WATER_P_PER_M3 = 215.0
 # Float slack for sums of a few thousand float rows and model integrals (far below 1 Wh).
 EPS = 1e-6
 
-USAGE_QUANTITY = {Utility.ELECTRICITY: "energy_import_wh", Utility.GAS: "volume_m3",
-                  Utility.WATER: "volume_m3"}
+USAGE_QUANTITY = {
+    Utility.ELECTRICITY: "energy_import_wh",
+    Utility.GAS: "volume_m3",
+    Utility.WATER: "volume_m3",
+}
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
@@ -94,19 +99,31 @@ class Run:
         (m,) = [m for m in self.world.meters if m.device.utility is utility]
         return m
 
-    def total(self, utility: Utility, start: float | None = None,
-              end: float | None = None) -> tuple[float, float | None, int]:
+    def total(
+        self, utility: Utility, start: float | None = None, end: float | None = None
+    ) -> tuple[float, float | None, int]:
         with self.store.reader() as reader:
-            t = reader.usage_total(utility, self.start - 3600 if start is None else start,
-                                   self.end + 3600 if end is None else end)
+            t = reader.usage_total(
+                utility,
+                self.start - 3600 if start is None else start,
+                self.end + 3600 if end is None else end,
+            )
         return t.amount, t.energy_wh, t.cost_milli
 
 
-def make_run(tmp_path: Path, world: SimWorld, start: float) -> Run:
+def make_run(
+    tmp_path: Path, world: SimWorld, start: float, receiver: Receiver | None = None
+) -> Run:
     diag = Diagnostics()
     radio = SimRadio(world, clock=ManualClock(start), diag=diag, pump=False)
-    ingest = Ingest(meters=world.devices(), tariffs=tariffs_from_config(Config()),
-                    tz="Europe/London", diag=diag, gas_cv_mj_m3=CV_MJ_M3)
+    ingest = Ingest(
+        meters=world.devices(),
+        tariffs=tariffs_from_config(Config()),
+        tz="Europe/London",
+        diag=diag,
+        gas_cv_mj_m3=CV_MJ_M3,
+        receiver=receiver or Receiver(keys=world.key_table()),
+    )
     store = Store(tmp_path / "ihd.db", diag=diag, commit_interval_s=600)
     return Run(world, radio, ingest, store, diag, start, start, [])
 
@@ -125,7 +142,7 @@ def play(run: Run, until: float, step_s: float = 60.0) -> None:
             result = run.ingest.handle(frame)
             if result is not None and result[0] is not None:
                 run.store.submit(result[0])
-        assert run.store.flush()          # not started: commits in this thread
+        assert run.store.flush()  # not started: commits in this thread
     run.end = until
 
 
@@ -149,7 +166,9 @@ def received_pushes(run: Run, utility: Utility) -> list[tuple[float, int, int]]:
     with database(run) as conn:
         rows = conn.execute(
             "SELECT ts_ms, raw, scaler FROM readings WHERE meter = ? AND quantity = ? "
-            "ORDER BY ts_ms", (meter.device.eui64, USAGE_QUANTITY[utility])).fetchall()
+            "ORDER BY ts_ms",
+            (meter.device.eui64, USAGE_QUANTITY[utility]),
+        ).fetchall()
     out = []
     for ts_ms, raw, scaler in rows:
         i = bisect.bisect_left(grid, ts_ms / 1000 - 0.011)
@@ -160,8 +179,10 @@ def received_pushes(run: Run, utility: Utility) -> list[tuple[float, int, int]]:
 
 def usage_rows(run: Run, utility: Utility) -> list[tuple[str, int, float]]:
     with database(run) as conn:
-        return conn.execute("SELECT meter, minute_ms, amount FROM usage WHERE utility = ? "
-                            "ORDER BY minute_ms", (str(utility),)).fetchall()
+        return conn.execute(
+            "SELECT meter, minute_ms, amount FROM usage WHERE utility = ? ORDER BY minute_ms",
+            (str(utility),),
+        ).fetchall()
 
 
 def meter_wh(household: Household, t: float) -> int:
@@ -206,7 +227,7 @@ def check_against_model(run: Run) -> None:
     amount, energy, cost = run.total(Utility.GAS)
     assert energy is not None
     assert abs(energy - exact_wh) < GAS_WH_PER_DM3 + EPS
-    assert abs(amount * GAS_WH_PER_DM3 * 1000 - energy) < EPS      # m3 -> Wh, the formula
+    assert abs(amount * GAS_WH_PER_DM3 * 1000 - energy) < EPS  # m3 -> Wh, the formula
     assert abs(cost - energy * GAS_P_PER_KWH) <= 0.5 + EPS
     assert exact_wh > 0, "a winter night run should burn some gas"
 
@@ -237,15 +258,14 @@ def check_against_model(run: Run) -> None:
 #: the model's register epoch (2024-01-01) keep the model's first register lookup quick.
 RUNS = {
     "winter-midnight": (utc(2024, 1, 10, 22, 0), 4),
-    "spring-forward": (utc(2024, 3, 30, 22, 0), 5),    # 31 Mar 01:00 GMT -> 02:00 BST
-    "autumn-back": (utc(2023, 10, 28, 21, 0), 6),      # 29 Oct 02:00 BST -> 01:00 GMT
+    "spring-forward": (utc(2024, 3, 30, 22, 0), 5),  # 31 Mar 01:00 GMT -> 02:00 BST
+    "autumn-back": (utc(2023, 10, 28, 21, 0), 6),  # 29 Oct 02:00 BST -> 01:00 GMT
 }
 
 
 @pytest.mark.parametrize("fcs_len", [4, 2])
 @pytest.mark.parametrize("name", list(RUNS))
-def test_stored_usage_equals_the_household_model(tmp_path: Path, name: str,
-                                                 fcs_len: int) -> None:
+def test_stored_usage_equals_the_household_model(tmp_path: Path, name: str, fcs_len: int) -> None:
     start, hours = RUNS[name]
     world = demo_world(seed=7, start=start, fcs_len=fcs_len, gas_cv_mj_m3=CV_MJ_M3)
     run = make_run(tmp_path, world, start)
@@ -255,13 +275,20 @@ def test_stored_usage_equals_the_household_model(tmp_path: Path, name: str,
     # Nothing was lost on a clean air: every push the meters sent was stored.
     sent = world.frames_sent
     assert sent > 0 and run.diag.counter("meter.pushes") == sent == len(run.frames)
-    for counter in ("smwap.fcs_error", "smwap.frame_error", "radio.phy_error",
-                    "meter.decode_error", "meter.duplicate_or_old", "meter.register_reset"):
+    for counter in (
+        "smwap.fcs_error",
+        "smwap.frame_error",
+        "radio.phy_error",
+        "meter.decode_error",
+        "meter.duplicate_or_old",
+        "meter.register_reset",
+    ):
         assert run.diag.counter(counter) == 0, counter
     assert run.diag.counter("store.duplicate_readings") == 0
     elec = run.meter(Utility.ELECTRICITY)
     assert len(received_pushes(run, Utility.ELECTRICITY)) == len(
-        elec.push_times(start - 1, run.end))
+        elec.push_times(start - 1, run.end)
+    )
     check_against_model(run)
 
     # The split at local midnight follows the model too: the push at 00:00:00 closes the
@@ -275,7 +302,7 @@ def test_stored_usage_equals_the_household_model(tmp_path: Path, name: str,
     assert before is not None and after is not None
     assert abs(before - h.electricity_wh(first, midnight)) < 1
     assert abs(after - h.electricity_wh(midnight, last)) < 1
-    assert before == meter_wh(h, midnight) - meter_wh(h, first)     # what the meter said
+    assert before == meter_wh(h, midnight) - meter_wh(h, first)  # what the meter said
     assert after == meter_wh(h, last) - meter_wh(h, midnight)
 
     # The live "today" (what the display shows) starts at that midnight.
@@ -285,19 +312,44 @@ def test_stored_usage_equals_the_household_model(tmp_path: Path, name: str,
     assert today.energy_wh == after
     # Truncation (< 1 Wh) plus the rounding of the running totals at both ends (1 milli-p).
     assert abs(today.cost_milli - h.electricity_wh(midnight, last) * ELEC_P_PER_KWH) < (
-        1 * ELEC_P_PER_KWH + 1)
-    assert today.standing_milli == 60_100                   # 60.10 p, once
+        1 * ELEC_P_PER_KWH + 1
+    )
+    assert today.standing_milli == 60_100  # 60.10 p, once
 
 
 def test_replaying_every_frame_books_nothing_twice(tmp_path: Path) -> None:
+    """Secured frames heard twice are refused by replay protection, before any decoding."""
     start, hours = RUNS["winter-midnight"]
     world = demo_world(seed=11, start=start, gas_cv_mj_m3=CV_MJ_M3)
     run = make_run(tmp_path, world, start)
     play(run, start + hours * 3600)
     totals = {u: run.total(u) for u in Utility}
     today = run.ingest.snapshot().today
+    pushes = run.diag.counter("meter.pushes")
 
-    for frame in run.frames:                  # a radio that hears everything twice
+    for frame in run.frames:  # a radio that hears everything twice
+        assert run.ingest.handle(frame) is None
+    assert run.store.flush()
+
+    refused = run.diag.counter("smwap.replay") + run.diag.counter("smwap.duplicate")
+    assert refused == len(run.frames)
+    assert run.diag.counter("meter.pushes") == pushes
+    assert {u: run.total(u) for u in Utility} == totals
+    assert run.ingest.snapshot().today == today
+    check_against_model(run)
+    run.store.close()
+
+
+def test_unsecured_frames_would_book_nothing_twice(tmp_path: Path) -> None:
+    """Below the security layer, the register deltas also refuse to count a push twice."""
+    start, hours = RUNS["winter-midnight"]
+    world = demo_world(seed=11, start=start, gas_cv_mj_m3=CV_MJ_M3, secured=False)
+    run = make_run(tmp_path, world, start, receiver=Receiver(policy=SecurityPolicy(0)))
+    play(run, start + hours * 3600)
+    totals = {u: run.total(u) for u in Utility}
+    today = run.ingest.snapshot().today
+
+    for frame in run.frames:  # a radio that hears everything twice
         result = run.ingest.handle(frame)
         assert result is not None
         batch, _ = result
@@ -308,7 +360,7 @@ def test_replaying_every_frame_books_nothing_twice(tmp_path: Path) -> None:
     assert run.diag.counter("meter.duplicate_or_old") == len(run.frames)
     with database(run) as conn:
         (readings,) = conn.execute("SELECT count(*) FROM readings").fetchone()
-    assert run.diag.counter("store.duplicate_readings") == readings    # every one, once
+    assert run.diag.counter("store.duplicate_readings") == readings  # every one, once
     assert {u: run.total(u) for u in Utility} == totals
     assert run.ingest.snapshot().today == today
     check_against_model(run)
@@ -321,23 +373,25 @@ def test_replaying_every_frame_books_nothing_twice(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fcs_len", [4, 2])
 def test_loss_and_corruption_only_delay_usage(tmp_path: Path, fcs_len: int) -> None:
     start, hours = RUNS["winter-midnight"]
-    world = demo_world(seed=3, start=start, fcs_len=fcs_len, loss=0.05, corruption=0.05,
-                       gas_cv_mj_m3=CV_MJ_M3)
+    world = demo_world(
+        seed=3, start=start, fcs_len=fcs_len, loss=0.05, corruption=0.05, gas_cv_mj_m3=CV_MJ_M3
+    )
     run = make_run(tmp_path, world, start)
     play(run, start + hours * 3600)
     run.store.close()
-    air, diag = world.air.counts(world.display), run.diag   # what reached the display
+    air, diag = world.air.counts(world.display), run.diag  # what reached the display
 
     assert air["lost_random"] > 0 and air["corrupted"] > 0
     assert diag.counter("smwap.fcs_error") > 0
     assert diag.counter("radio.phy_error") > 0
     # Every corrupted frame was caught somewhere, and every clean one was accepted.
-    caught = sum(diag.counter(c) for c in ("radio.phy_error", "smwap.fcs_error",
-                                           "smwap.frame_error", "meter.decode_error"))
+    caught = sum(
+        diag.counter(c)
+        for c in ("radio.phy_error", "smwap.fcs_error", "smwap.frame_error", "meter.decode_error")
+    )
     assert caught == air["corrupted"]
     assert diag.counter("meter.pushes") == air["delivered"] - air["corrupted"]
-    assert (diag.counter("meter.pushes") + air["lost_random"] + air["corrupted"]
-            == world.frames_sent)
+    assert diag.counter("meter.pushes") + air["lost_random"] + air["corrupted"] == world.frames_sent
     # The pipeline kept going to the end: the last electricity push is recent.
     elec = received_pushes(run, Utility.ELECTRICITY)
     assert elec[-1][0] >= run.end - 60
@@ -351,8 +405,12 @@ def test_loss_and_corruption_only_delay_usage(tmp_path: Path, fcs_len: int) -> N
 A, B, C = "0249484400770001", "0249484400770002", "0249484400770003"
 
 
-def collision_world(start: float, *, loss_a: float, loss_b: float,
-                    phase_b: float) -> SimWorld:
+#: The collision worlds' meters send unsecured frames: they test the air, not security.
+def unsecured() -> Receiver:
+    return Receiver(policy=SecurityPolicy(min_level=0))
+
+
+def collision_world(start: float, *, loss_a: float, loss_b: float, phase_b: float) -> SimWorld:
     """Two electricity meters on the same 10 s grid (B ``phase_b`` s after A: their ~12 ms
     frames overlap) and a water meter in a slot of its own."""
     household = Household(seed=5)
@@ -362,47 +420,51 @@ def collision_world(start: float, *, loss_a: float, loss_b: float,
         SimMeter(MeterDevice(B, Utility.ELECTRICITY, "B"), household, 10.0, phase_s=phase_b),
         SimMeter(MeterDevice(C, Utility.WATER, "C"), household, 60.0, phase_s=5.0),
     ]
-    return SimWorld(household, meters, air, start=start,
-                    path_loss_db={A: loss_a, B: loss_b, C: 80.0})
+    return SimWorld(
+        household, meters, air, start=start, path_loss_db={A: loss_a, B: loss_b, C: 80.0}
+    )
 
 
 @pytest.mark.parametrize("phase_b", [0.0, 0.004], ids=["same-instant", "overlapping"])
 def test_colliding_meters_are_lost_without_harm(tmp_path: Path, phase_b: float) -> None:
     start = utc(2024, 1, 15, 12, 0)
     world = collision_world(start, loss_a=70.0, loss_b=72.0, phase_b=phase_b)
-    run = make_run(tmp_path, world, start)
+    run = make_run(tmp_path, world, start, receiver=unsecured())
     play(run, start + 1800)
     run.store.close()
 
     water = len(world.meters[2].push_times(start - 1, run.end))
     at_display = world.air.counts(world.display)
     assert at_display["delivered"] == water == 30
-    assert at_display["lost_collision"] == world.frames_sent - water > 300   # A and B, always
+    assert at_display["lost_collision"] == world.frames_sent - water > 300  # A and B, always
     assert run.diag.counter("meter.pushes") == len(run.frames)
-    assert all(run.diag.counter(c) == 0 for c in ("radio.phy_error", "smwap.fcs_error",
-                                                  "smwap.frame_error", "meter.decode_error"))
+    assert all(
+        run.diag.counter(c) == 0
+        for c in ("radio.phy_error", "smwap.fcs_error", "smwap.frame_error", "meter.decode_error")
+    )
     with database(run) as conn:
         stored = {m for (m,) in conn.execute("SELECT DISTINCT meter FROM readings")}
-    assert stored == {C}                                    # the clear slot still gets through
+    assert stored == {C}  # the clear slot still gets through
     assert len(received_pushes(run, Utility.WATER)) == water
 
 
 def test_a_much_stronger_meter_captures_the_receiver(tmp_path: Path) -> None:
     start = utc(2024, 1, 15, 12, 0)
-    world = collision_world(start, loss_a=60.0, loss_b=85.0, phase_b=0.0)   # 25 dB apart
-    run = make_run(tmp_path, world, start)
+    world = collision_world(start, loss_a=60.0, loss_b=85.0, phase_b=0.0)  # 25 dB apart
+    run = make_run(tmp_path, world, start, receiver=unsecured())
     play(run, start + 1800)
 
     with database(run) as conn:
         stored = {m for (m,) in conn.execute("SELECT DISTINCT meter FROM readings")}
     assert stored == {A, C}
     pushes = len(world.meters[1].push_times(start - 1, run.end))
-    assert world.air.counts(world.display)["lost_collision"] == pushes > 150   # only B
+    assert world.air.counts(world.display)["lost_collision"] == pushes > 150  # only B
     # A's energy is still exactly the model's, collisions or not.
     with database(run) as conn:
         (first, lo), *_, (last, hi) = conn.execute(
             "SELECT ts_ms, raw FROM readings WHERE meter = ? AND quantity = ? ORDER BY ts_ms",
-            (A, "energy_import_wh")).fetchall()
+            (A, "energy_import_wh"),
+        ).fetchall()
         booked = conn.execute("SELECT sum(amount) FROM usage WHERE meter = ?", (A,)).fetchone()
     h = world.household
     assert abs(booked[0] - h.electricity_wh(first / 1000, last / 1000)) < 1

@@ -29,59 +29,98 @@ from ihd.meter.obis import REGISTERS
 from ihd.meter.reading import Reading, Utility
 from ihd.radio.contract import RxFrame
 from ihd.smwap import Address, FrameType, MacFrame, build_mpdu, compute_fcs
+from ihd.smwap.receiver import Receiver
+from ihd.smwap.security import SecurityPolicy
 from ihd.store import Batch, MeterInfo, Store
 from ihd.tariff import tariffs_from_config
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
-ENERGY = REGISTERS[(1, 0, 1, 8, 0, 255)]      # energy_import_wh, Wh
-POWER = REGISTERS[(1, 0, 1, 7, 0, 255)]       # power_import_w, W
-GAS = REGISTERS[(7, 0, 3, 0, 0, 255)]         # volume_m3
-WATER = REGISTERS[(8, 0, 1, 0, 0, 255)]       # volume_m3
+ENERGY = REGISTERS[(1, 0, 1, 8, 0, 255)]  # energy_import_wh, Wh
+POWER = REGISTERS[(1, 0, 1, 7, 0, 255)]  # power_import_w, W
+GAS = REGISTERS[(7, 0, 3, 0, 0, 255)]  # volume_m3
+WATER = REGISTERS[(8, 0, 1, 0, 0, 255)]  # volume_m3
 
 ELEC_EUI = "0249484400090001"
 GAS_EUI = "0249484400090002"
 WATER_EUI = "0249484400090003"
-STRANGER = "ACDE480000000099"                 # a neighbour's meter: valid frames, not paired
+STRANGER = "ACDE480000000099"  # a neighbour's meter: valid frames, not paired
 METERS = {
     ELEC_EUI: MeterDevice(ELEC_EUI, Utility.ELECTRICITY, "Electricity meter"),
     GAS_EUI: MeterDevice(GAS_EUI, Utility.GAS, "Gas meter"),
     WATER_EUI: MeterDevice(WATER_EUI, Utility.WATER, "Water meter"),
 }
 
-ELEC_MILLI_PER_WH = Decimal("24.50")          # p/kWh == milli-p/Wh
+ELEC_MILLI_PER_WH = Decimal("24.50")  # p/kWh == milli-p/Wh
 GAS_MILLI_PER_WH = Decimal("6.24")
 WATER_MILLI_PER_M3 = Decimal("215") * 1000
 ELEC_STANDING_MILLI = 60_100
 GAS_STANDING_MILLI = 31_430
 
 #: Every frame handed to Ingest.handle ends in exactly one of these.
-OUTCOMES = ("radio.fcs_error", "smwap.fcs_error", "smwap.frame_error", "smwap.not_data",
-            "smwap.no_source_address", "smwap.unknown_source", "meter.decode_error",
-            "meter.bad_timestamp", "meter.pushes")
+OUTCOMES = (
+    "radio.fcs_error",
+    "smwap.fcs_error",
+    "smwap.frame_error",
+    "smwap.not_data",
+    "smwap.no_source_address",
+    "smwap.unknown_source",
+    "smwap.link",
+    "smwap.downgrade",
+    "smwap.unknown_key",
+    "smwap.replay",
+    "smwap.duplicate",
+    "smwap.mic_failure",
+    "smwap.bad_frame",
+    "meter.decode_error",
+    "meter.bad_timestamp",
+    "meter.pushes",
+)
 
 
-def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
-          second: int = 0) -> float:
+def local(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> float:
     """POSIX seconds of a Europe/London wall-clock time."""
     return dt.datetime(year, month, day, hour, minute, second, tzinfo=LONDON).timestamp()
 
 
-NOON = local(2025, 1, 15, 12, 0, 0)           # GMT: local == UTC
+NOON = local(2025, 1, 15, 12, 0, 0)  # GMT: local == UTC
 
 
 def make_ingest(diag: Diagnostics | None = None) -> Ingest:
-    return Ingest(meters=METERS, tariffs=tariffs_from_config(Config()), tz="Europe/London",
-                  diag=diag or Diagnostics())
+    """Frames in these tests are unsecured: the receiver's policy admits them (security has
+    its own tests in test_smwap_security.py and test_security_path.py)."""
+    return Ingest(
+        meters=METERS,
+        tariffs=tariffs_from_config(Config()),
+        tz="Europe/London",
+        diag=diag or Diagnostics(),
+        receiver=Receiver(policy=SecurityPolicy(min_level=0)),
+    )
 
 
-def elec(t: float, wh: int, watts: int | None = None, *, fcs_len: int = 4,
-         rx_delay_s: float = 0.015, rssi_dbm: float = -60.0,
-         fcs_ok: bool | None = None) -> RxFrame:
+def elec(
+    t: float,
+    wh: int,
+    watts: int | None = None,
+    *,
+    fcs_len: int = 4,
+    rx_delay_s: float = 0.015,
+    rssi_dbm: float = -60.0,
+    fcs_ok: bool | None = None,
+) -> RxFrame:
     values: list[PushValue] = [(ENERGY, wh, 0)]
     if watts is not None:
         values.append((POWER, watts, 0))
-    return push_frame(ELEC_EUI, values, t, fcs_len=fcs_len, rx_delay_s=rx_delay_s,
-                      rssi_dbm=rssi_dbm, fcs_ok=fcs_ok)
+    return push_frame(
+        ELEC_EUI,
+        values,
+        t,
+        fcs_len=fcs_len,
+        rx_delay_s=rx_delay_s,
+        rssi_dbm=rssi_dbm,
+        fcs_ok=fcs_ok,
+    )
 
 
 def handle(ingest: Ingest, frame: RxFrame) -> tuple[Batch | None, Snapshot]:
@@ -106,16 +145,18 @@ def test_a_good_frame_yields_its_readings_a_batch_and_a_snapshot() -> None:
 
     assert batch is not None
     assert batch.readings == (
-        Reading(ELEC_EUI, Utility.ELECTRICITY, "energy_import_wh", 12_345_678, 0, NOON,
-                "1-0:1.8.0.255"),
+        Reading(
+            ELEC_EUI, Utility.ELECTRICITY, "energy_import_wh", 12_345_678, 0, NOON, "1-0:1.8.0.255"
+        ),
         Reading(ELEC_EUI, Utility.ELECTRICITY, "power_import_w", 450, 0, NOON, "1-0:1.7.0.255"),
     )
-    assert batch.usage == ()                    # the first register is only a baseline
-    assert batch.meters == (MeterInfo(ELEC_EUI, Utility.ELECTRICITY, "Electricity meter",
-                                      round((NOON + 0.02) * 1000)),)
+    assert batch.usage == ()  # the first register is only a baseline
+    assert batch.meters == (
+        MeterInfo(ELEC_EUI, Utility.ELECTRICITY, "Electricity meter", round((NOON + 0.02) * 1000)),
+    )
     assert snap.readings == batch.readings
     assert snap.demand_w == 450
-    assert snap.demand_cost_milli_per_h == 450 * 24.5     # 450 Wh in an hour at 24.50 p/kWh
+    assert snap.demand_cost_milli_per_h == 450 * 24.5  # 450 Wh in an hour at 24.50 p/kWh
     assert snap.last_frame_at == NOON + 0.02
     assert outcomes(diag) == {"meter.pushes": 1}
     assert diag.counter("smwap.frames_ok") == 1
@@ -140,7 +181,7 @@ def test_the_next_push_books_the_register_delta_priced_to_the_minute_it_ends_in(
 
 def test_gas_is_converted_to_energy_with_the_bill_formula_and_priced_per_kwh() -> None:
     ingest = make_ingest()
-    handle(ingest, push_frame(GAS_EUI, [(GAS, 4_321_000, -3)], NOON))        # 4321.000 m3
+    handle(ingest, push_frame(GAS_EUI, [(GAS, 4_321_000, -3)], NOON))  # 4321.000 m3
     batch, snap = handle(ingest, push_frame(GAS_EUI, [(GAS, 4_321_250, -3)], NOON + 1800))
 
     # kWh = m3 x 1.02264 x CV 39.5 / 3.6 (SI 1996/439): 0.25 m3 -> 2.805158 kWh
@@ -149,8 +190,8 @@ def test_gas_is_converted_to_energy_with_the_bill_formula_and_priced_per_kwh() -
     (u,) = batch.usage
     assert u.amount == 0.25
     assert u.energy_wh == pytest.approx(float(energy_wh), abs=1e-9)
-    assert u.cost_milli == round(energy_wh * GAS_MILLI_PER_WH)             # 17504 milli-p
-    assert u.minute_ms == (NOON + 1800 - 60) * 1000                          # 12:29, ends 12:30
+    assert u.cost_milli == round(energy_wh * GAS_MILLI_PER_WH)  # 17504 milli-p
+    assert u.minute_ms == (NOON + 1800 - 60) * 1000  # 12:29, ends 12:30
     today = snap.today[Utility.GAS]
     assert today.energy_wh == pytest.approx(float(energy_wh), abs=1e-9)
     assert today.standing_milli == GAS_STANDING_MILLI
@@ -158,14 +199,14 @@ def test_gas_is_converted_to_energy_with_the_bill_formula_and_priced_per_kwh() -
 
 def test_water_has_no_energy_and_is_priced_per_cubic_metre() -> None:
     ingest = make_ingest()
-    handle(ingest, push_frame(WATER_EUI, [(WATER, 812_000, -3)], NOON))      # 812.000 m3
+    handle(ingest, push_frame(WATER_EUI, [(WATER, 812_000, -3)], NOON))  # 812.000 m3
     batch, snap = handle(ingest, push_frame(WATER_EUI, [(WATER, 812_137, -3)], NOON + 1800))
 
     assert batch is not None
     (u,) = batch.usage
     assert u.amount == pytest.approx(0.137)
     assert u.energy_wh is None
-    assert u.cost_milli == round(Decimal("0.137") * WATER_MILLI_PER_M3)     # 29455 milli-p
+    assert u.cost_milli == round(Decimal("0.137") * WATER_MILLI_PER_M3)  # 29455 milli-p
     assert snap.today[Utility.WATER].energy_wh is None
     assert snap.today[Utility.WATER].amount == pytest.approx(0.137)
 
@@ -180,7 +221,7 @@ def test_a_frame_the_radio_already_rejected_is_counted_and_dropped() -> None:
 
 
 @pytest.mark.parametrize("fcs_len", [2, 4])
-@pytest.mark.parametrize("bit", [0, 37, 200, -1])       # frame control, address, APDU, FCS
+@pytest.mark.parametrize("bit", [0, 37, 200, -1])  # frame control, address, APDU, FCS
 def test_a_flipped_bit_fails_the_software_fcs(fcs_len: int, bit: int) -> None:
     diag = Diagnostics()
     good = elec(NOON, 1_000, fcs_len=fcs_len)
@@ -197,14 +238,18 @@ def _with_fcs(body: bytes, fcs_len: int = 4) -> bytes:
     return body + compute_fcs(body, fcs_len)
 
 
-@pytest.mark.parametrize(("psdu", "fcs_len"), [
-    (b"", 4),                                   # nothing at all
-    (b"\x41", 2),                               # shorter than its FCS
-    (b"\x41\x88\x00", 4),                       # shorter than its FCS
-    (_with_fcs(b"\x41"), 4),                    # a valid FCS around half a frame control
-    (_with_fcs(b"\x41\xcc\x05\x1d\x1d"), 4),    # header cut inside the destination address
-    (_with_fcs(b"\x47\x88\x05"), 4),            # frame type 7 (reserved)
-], ids=["empty", "1-octet", "3-octet", "fc-cut", "addr-cut", "reserved-type"])
+@pytest.mark.parametrize(
+    ("psdu", "fcs_len"),
+    [
+        (b"", 4),  # nothing at all
+        (b"\x41", 2),  # shorter than its FCS
+        (b"\x41\x88\x00", 4),  # shorter than its FCS
+        (_with_fcs(b"\x41"), 4),  # a valid FCS around half a frame control
+        (_with_fcs(b"\x41\xcc\x05\x1d\x1d"), 4),  # header cut inside the destination address
+        (_with_fcs(b"\x47\x88\x05"), 4),  # frame type 7 (reserved)
+    ],
+    ids=["empty", "1-octet", "3-octet", "fc-cut", "addr-cut", "reserved-type"],
+)
 def test_truncated_or_garbage_psdus_are_frame_errors(psdu: bytes, fcs_len: int) -> None:
     diag = Diagnostics()
     assert make_ingest(diag).handle(rx_frame(psdu, NOON, fcs_len=fcs_len)) is None
@@ -218,11 +263,21 @@ def test_a_frame_from_an_unpaired_meter_is_ignored() -> None:
     assert outcomes(diag) == {"smwap.unknown_source": 1}
 
 
-@pytest.mark.parametrize("mac", [
-    MacFrame.ack(7),
-    MacFrame.data(src=Address.from_eui64(ELEC_EUI), dst=Address.short(1), dst_pan=0x1D1D,
-                  seq=1, payload=b"\x04", frame_type=FrameType.COMMAND),   # data request
-], ids=["ack", "command"])
+@pytest.mark.parametrize(
+    "mac",
+    [
+        MacFrame.ack(7),
+        MacFrame.data(
+            src=Address.from_eui64(ELEC_EUI),
+            dst=Address.short(1),
+            dst_pan=0x1D1D,
+            seq=1,
+            payload=b"\x04",
+            frame_type=FrameType.COMMAND,
+        ),  # data request
+    ],
+    ids=["ack", "command"],
+)
 def test_frames_that_are_not_data_are_counted_as_such(mac: MacFrame) -> None:
     diag = Diagnostics()
     assert make_ingest(diag).handle(rx_frame(build_mpdu(mac, 4), NOON)) is None
@@ -231,25 +286,35 @@ def test_frames_that_are_not_data_are_counted_as_such(mac: MacFrame) -> None:
 
 def test_a_data_frame_without_an_extended_source_cannot_be_attributed() -> None:
     diag = Diagnostics()
-    mac = MacFrame.data(src=Address.short(0x0042), dst=Address.short(1), dst_pan=0x1D1D, seq=1,
-                        payload=b"\x0f")
+    mac = MacFrame.data(
+        src=Address.short(0x0042), dst=Address.short(1), dst_pan=0x1D1D, seq=1, payload=b"\x0f"
+    )
     assert make_ingest(diag).handle(rx_frame(build_mpdu(mac, 4), NOON)) is None
     assert outcomes(diag) == {"smwap.no_source_address": 1}
 
 
-@pytest.mark.parametrize("payload", [
-    b"",
-    b"hello, meter",
-    bytes.fromhex("db08") + bytes(30),                 # general-glo-ciphering: no key
-    bytes.fromhex("0f00000001") + bytes([12]) + bytes(5),   # date-time cut short
-], ids=["empty", "text", "ciphered", "truncated"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"hello, meter",
+        bytes.fromhex("db08") + bytes(30),  # general-glo-ciphering: no key
+        bytes.fromhex("0f00000001") + bytes([12]) + bytes(5),  # date-time cut short
+    ],
+    ids=["empty", "text", "ciphered", "truncated"],
+)
 def test_a_payload_that_is_not_a_dlms_push_is_a_decode_error(payload: bytes) -> None:
     diag = Diagnostics()
-    mac = MacFrame.data(src=Address.from_eui64(ELEC_EUI), dst=Address.short(1),
-                        dst_pan=0x1D1D, seq=1, payload=payload)
+    mac = MacFrame.data(
+        src=Address.from_eui64(ELEC_EUI),
+        dst=Address.short(1),
+        dst_pan=0x1D1D,
+        seq=1,
+        payload=payload,
+    )
     assert make_ingest(diag).handle(rx_frame(build_mpdu(mac, 4), NOON)) is None
     assert outcomes(diag) == {"meter.decode_error": 1}
-    assert diag.counter("smwap.frames_ok") == 1        # the frame itself was fine
+    assert diag.counter("smwap.frames_ok") == 1  # the frame itself was fine
 
 
 # --------------------------------------------------------------------------- register deltas
@@ -260,8 +325,8 @@ def test_a_duplicate_or_older_push_books_nothing() -> None:
     ingest = make_ingest(diag)
     handle(ingest, elec(NOON, 1_000))
     handle(ingest, elec(NOON + 10, 1_040))
-    again, snap = handle(ingest, elec(NOON + 10, 1_040, rx_delay_s=0.5))    # repeated
-    older, _ = handle(ingest, elec(NOON, 1_000, rx_delay_s=11))             # late, old
+    again, snap = handle(ingest, elec(NOON + 10, 1_040, rx_delay_s=0.5))  # repeated
+    older, _ = handle(ingest, elec(NOON, 1_000, rx_delay_s=11))  # late, old
 
     assert again is not None and older is not None
     assert again.usage == () and older.usage == ()
@@ -278,7 +343,7 @@ def test_a_register_that_goes_backwards_starts_a_new_baseline() -> None:
     ingest = make_ingest(diag)
     handle(ingest, elec(NOON, 50_000))
     handle(ingest, elec(NOON + 10, 50_020))
-    reset, _ = handle(ingest, elec(NOON + 20, 3))          # a replaced meter
+    reset, _ = handle(ingest, elec(NOON + 20, 3))  # a replaced meter
     after, snap = handle(ingest, elec(NOON + 30, 10))
 
     assert reset is not None and after is not None
@@ -292,8 +357,8 @@ def test_a_register_that_goes_backwards_starts_a_new_baseline() -> None:
 def test_usage_is_booked_to_the_minute_holding_the_interval_end() -> None:
     ingest = make_ingest()
     handle(ingest, elec(NOON - 10, 100))
-    on_the_minute, _ = handle(ingest, elec(NOON, 110))     # covers 11:59:50-12:00:00
-    after, _ = handle(ingest, elec(NOON + 10, 130))        # covers 12:00:00-12:00:10
+    on_the_minute, _ = handle(ingest, elec(NOON, 110))  # covers 11:59:50-12:00:00
+    after, _ = handle(ingest, elec(NOON + 10, 130))  # covers 12:00:00-12:00:10
 
     assert on_the_minute is not None and after is not None
     assert [u.minute_ms for u in on_the_minute.usage] == [(NOON - 60) * 1000]
@@ -303,8 +368,7 @@ def test_usage_is_booked_to_the_minute_holding_the_interval_end() -> None:
 # --------------------------------------------------------------------------- local days
 
 
-@pytest.mark.parametrize("day", [dt.date(2025, 1, 15), dt.date(2025, 7, 15)],
-                         ids=["GMT", "BST"])
+@pytest.mark.parametrize("day", [dt.date(2025, 1, 15), dt.date(2025, 7, 15)], ids=["GMT", "BST"])
 def test_a_push_at_local_midnight_belongs_to_the_day_before(day: dt.date) -> None:
     midnight = dt.datetime.combine(day, dt.time(), LONDON).timestamp()
     ingest = make_ingest()
@@ -317,7 +381,7 @@ def test_a_push_at_local_midnight_belongs_to_the_day_before(day: dt.date) -> Non
     assert (before.amount, before.cost_milli) == (30, round(30 * ELEC_MILLI_PER_WH))
     today = after.today[Utility.ELECTRICITY]
     assert (today.amount, today.energy_wh, today.cost_milli) == (40, 40, 980)
-    assert today.standing_milli == ELEC_STANDING_MILLI           # one day's, not two
+    assert today.standing_milli == ELEC_STANDING_MILLI  # one day's, not two
     assert after.today[Utility.GAS].standing_milli == GAS_STANDING_MILLI
     assert after.today[Utility.GAS].amount == 0
 
@@ -329,15 +393,20 @@ def test_the_day_rolls_over_without_frames_and_resets_totals() -> None:
     handle(ingest, push_frame(GAS_EUI, [(GAS, 1_000, -3)], local(2025, 1, 15, 22, 0)))
     handle(ingest, push_frame(GAS_EUI, [(GAS, 1_500, -3)], local(2025, 1, 15, 23, 30)))
 
-    assert ingest.roll_day(local(2025, 1, 16, 0, 0)) is None        # still the 15th
+    assert ingest.roll_day(local(2025, 1, 16, 0, 0)) is None  # still the 15th
     snap = ingest.roll_day(local(2025, 1, 16, 0, 0, 5))
     assert snap is not None
     assert {u: (t.amount, t.cost_milli) for u, t in snap.today.items()} == {
-        Utility.ELECTRICITY: (0, 0), Utility.GAS: (0, 0), Utility.WATER: (0, 0)}
+        Utility.ELECTRICITY: (0, 0),
+        Utility.GAS: (0, 0),
+        Utility.WATER: (0, 0),
+    }
     assert {u: t.standing_milli for u, t in snap.today.items()} == {
-        Utility.ELECTRICITY: ELEC_STANDING_MILLI, Utility.GAS: GAS_STANDING_MILLI,
-        Utility.WATER: 0}
-    assert ingest.roll_day(local(2025, 1, 16, 0, 0, 10)) is None    # once per day
+        Utility.ELECTRICITY: ELEC_STANDING_MILLI,
+        Utility.GAS: GAS_STANDING_MILLI,
+        Utility.WATER: 0,
+    }
+    assert ingest.roll_day(local(2025, 1, 16, 0, 0, 10)) is None  # once per day
 
 
 @pytest.mark.parametrize(("day", "hours"), [(30, 23), (26, 25)], ids=["spring", "autumn"])
@@ -345,10 +414,10 @@ def test_a_dst_day_ends_at_the_next_local_midnight(day: int, hours: int) -> None
     # 2025-03-30 has 23 hours and 2025-10-26 has 25: a day is not 86 400 s long.
     month = 3 if day == 30 else 10
     end = local(2025, month, day + 1)
-    assert end - local(2025, month, day) == hours * 3600             # the premise
+    assert end - local(2025, month, day) == hours * 3600  # the premise
     ingest = make_ingest()
-    handle(ingest, elec(end - 10, 1_000))                             # starts the DST day
-    _, last = handle(ingest, elec(end, 1_004))                        # the DST day's last push
+    handle(ingest, elec(end - 10, 1_000))  # starts the DST day
+    _, last = handle(ingest, elec(end, 1_004))  # the DST day's last push
     _, snap = handle(ingest, elec(end + 10, 1_010))
     assert last.today[Utility.ELECTRICITY].amount == 4
     assert snap.today[Utility.ELECTRICITY].amount == 6
@@ -405,7 +474,7 @@ def test_resume_on_a_later_day_keeps_baselines_but_not_totals(tmp_path: Path) ->
     assert restarted.snapshot().today[Utility.ELECTRICITY].amount == 0
     batch, snap = handle(restarted, elec(local(2025, 1, 17, 9, 0), 5_900))
     assert batch is not None and [u.amount for u in batch.usage] == [5_000]
-    assert snap.today[Utility.ELECTRICITY].amount == 5_000      # booked where it ends
+    assert snap.today[Utility.ELECTRICITY].amount == 5_000  # booked where it ends
     store.close()
 
 
@@ -425,8 +494,9 @@ def test_resume_from_an_empty_store_starts_clean(tmp_path: Path) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(psdu=st.binary(max_size=160), fcs_len=st.sampled_from([2, 4]), framed=st.booleans())
-def test_arbitrary_octets_never_raise_out_of_handle(psdu: bytes, fcs_len: int,
-                                                    framed: bool) -> None:
+def test_arbitrary_octets_never_raise_out_of_handle(
+    psdu: bytes, fcs_len: int, framed: bool
+) -> None:
     """Random octets, with a valid FCS appended half the time to get past the CRC."""
     diag = Diagnostics()
     if framed:
@@ -439,8 +509,13 @@ def test_arbitrary_octets_never_raise_out_of_handle(psdu: bytes, fcs_len: int,
 @given(payload=st.binary(max_size=200))
 def test_arbitrary_payloads_from_a_paired_meter_never_raise(payload: bytes) -> None:
     diag = Diagnostics()
-    mac = MacFrame.data(src=Address.from_eui64(ELEC_EUI), dst=Address.short(1),
-                        dst_pan=0x1D1D, seq=1, payload=payload)
+    mac = MacFrame.data(
+        src=Address.from_eui64(ELEC_EUI),
+        dst=Address.short(1),
+        dst_pan=0x1D1D,
+        seq=1,
+        payload=payload,
+    )
     make_ingest(diag).handle(rx_frame(build_mpdu(mac, 4), NOON))
     assert sum(outcomes(diag).values()) == 1
 
@@ -456,15 +531,19 @@ def test_a_push_with_any_meter_clock_never_raises(t: float) -> None:
     diag = Diagnostics()
     ingest = make_ingest(diag)
     ingest.handle(elec(t, 1_000))
-    ingest.handle(elec(NOON, 1_010))                    # and the ingest still works after it
+    ingest.handle(elec(NOON, 1_010))  # and the ingest still works after it
     assert sum(outcomes(diag).values()) == 2
     assert ingest.snapshot().today[Utility.ELECTRICITY].standing_milli == ELEC_STANDING_MILLI
 
 
-@pytest.mark.parametrize("when", [
-    dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC),     # the last day datetime can hold
-    dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.UTC),          # before London's LMT year 1
-], ids=["9999", "0001"])
+@pytest.mark.parametrize(
+    "when",
+    [
+        dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC),  # the last day datetime can hold
+        dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.UTC),  # before London's LMT year 1
+    ],
+    ids=["9999", "0001"],
+)
 def test_a_meter_clock_at_the_end_of_time_is_dropped_not_a_crash(when: dt.datetime) -> None:
     diag = Diagnostics()
     ingest = make_ingest(diag)

@@ -35,12 +35,14 @@ from ihd.meter.reading import Utility
 from ihd.radio.contract import RadioError, RxFrame
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import demo_world
+from ihd.smwap.receiver import Receiver
+from ihd.smwap.security import SecurityPolicy
 from ihd.store import Store
 from ihd.tariff import tariffs_from_config
 
 ENERGY = REGISTERS[(1, 0, 1, 8, 0, 255)]
 ELEC = "0249484400550001"
-T0 = 1_705_320_000.0                       # 2024-01-15 12:00:00 UTC (and London)
+T0 = 1_705_320_000.0  # 2024-01-15 12:00:00 UTC (and London)
 
 
 class ScriptedRadio:
@@ -52,8 +54,9 @@ class ScriptedRadio:
 
     name = "scripted"
 
-    def __init__(self, script: Iterable[RxFrame | Exception],
-                 open_error: RadioError | None = None) -> None:
+    def __init__(
+        self, script: Iterable[RxFrame | Exception], open_error: RadioError | None = None
+    ) -> None:
         self._script: deque[RxFrame | Exception] = deque(script)
         self._open_error = open_error
         self._lock = threading.Lock()
@@ -107,15 +110,31 @@ def elec(k: int, wh: int) -> RxFrame:
     return push_frame(ELEC, [(ENERGY, wh, 0)], T0 + 10 * k, seq=k)
 
 
-def make_pipeline(tmp_path: Path, radio: ScriptedRadio, *, commit_interval_s: float = 600.0,
-                  queue_size: int = 4096) -> tuple[Pipeline, Diagnostics]:
+def make_pipeline(
+    tmp_path: Path,
+    radio: ScriptedRadio,
+    *,
+    commit_interval_s: float = 600.0,
+    queue_size: int = 4096,
+) -> tuple[Pipeline, Diagnostics]:
     diag = Diagnostics()
-    ingest = Ingest(meters={ELEC: MeterDevice(ELEC, Utility.ELECTRICITY, "E")},
-                    tariffs=tariffs_from_config(Config()), tz="Europe/London", diag=diag)
+    ingest = Ingest(
+        meters={ELEC: MeterDevice(ELEC, Utility.ELECTRICITY, "E")},
+        tariffs=tariffs_from_config(Config()),
+        tz="Europe/London",
+        diag=diag,
+        receiver=Receiver(policy=SecurityPolicy(min_level=0)),
+    )
     store = Store(tmp_path / "ihd.db", diag=diag, commit_interval_s=commit_interval_s)
-    pipeline = Pipeline(radio=radio, ingest=ingest, store=store, diag=diag,
-                        clock=ManualClock(T0), diag_path=tmp_path / "run" / "diag.json",
-                        queue_size=queue_size)
+    pipeline = Pipeline(
+        radio=radio,
+        ingest=ingest,
+        store=store,
+        diag=diag,
+        clock=ManualClock(T0),
+        diag_path=tmp_path / "run" / "diag.json",
+        queue_size=queue_size,
+    )
     return pipeline, diag
 
 
@@ -130,11 +149,16 @@ def stored(tmp_path: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- scripted radio
 
 
-def test_snapshots_come_from_the_ingest_thread_and_survive_a_radio_error(
-        tmp_path: Path) -> None:
-    radio = ScriptedRadio([elec(0, 1_000), elec(1, 1_010),
-                           RadioError("SPI: chip stopped answering"),
-                           elec(2, 1_030), elec(3, 1_060)])
+def test_snapshots_come_from_the_ingest_thread_and_survive_a_radio_error(tmp_path: Path) -> None:
+    radio = ScriptedRadio(
+        [
+            elec(0, 1_000),
+            elec(1, 1_010),
+            RadioError("SPI: chip stopped answering"),
+            elec(2, 1_030),
+            elec(3, 1_060),
+        ]
+    )
     pipeline, diag = make_pipeline(tmp_path, radio)
     seen = Recorder()
     pipeline.add_listener(seen)
@@ -147,9 +171,9 @@ def test_snapshots_come_from_the_ingest_thread_and_survive_a_radio_error(
     assert diag.counter("radio.errors") == 1
     assert diag.state("radio.status") == "error: SPI: chip stopped answering"
     assert diag.counter("radio.frames") == 4 == diag.counter("meter.pushes")
-    assert seen.threads[0] == threading.current_thread().name       # start()'s first snapshot
+    assert seen.threads[0] == threading.current_thread().name  # start()'s first snapshot
     assert set(seen.threads[1:]) == {"ihd-ingest"}
-    assert seen.pushes()[-1].today[Utility.ELECTRICITY].amount == 60   # 1 000 -> 1 060 Wh
+    assert seen.pushes()[-1].today[Utility.ELECTRICITY].amount == 60  # 1 000 -> 1 060 Wh
     assert seen.pushes()[-1].readings[0].raw == 1_060
 
 
@@ -169,20 +193,19 @@ def test_a_failing_listener_is_counted_and_the_others_still_hear(tmp_path: Path)
         assert wait_until(lambda: len(after.pushes()) == 5)
     finally:
         pipeline.stop()
-    assert len(before.snaps) == len(after.snaps) == 6        # the first snapshot + 5 pushes
+    assert len(before.snaps) == len(after.snaps) == 6  # the first snapshot + 5 pushes
     assert diag.counter("pipeline.listener_errors") == 6
     assert diag.counter("pipeline.ingest_crash") == 0
 
 
-def test_stop_commits_what_is_pending_writes_diagnostics_and_is_idempotent(
-        tmp_path: Path) -> None:
+def test_stop_commits_what_is_pending_writes_diagnostics_and_is_idempotent(tmp_path: Path) -> None:
     radio = ScriptedRadio([elec(k, 5_000 + 7 * k) for k in range(6)])
     pipeline, diag = make_pipeline(tmp_path, radio, commit_interval_s=600)
     seen = Recorder()
     pipeline.add_listener(seen)
     pipeline.start()
     assert wait_until(lambda: len(seen.pushes()) == 6)
-    assert stored(tmp_path)["readings"] == 0                 # a 10-minute commit interval
+    assert stored(tmp_path)["readings"] == 0  # a 10-minute commit interval
 
     pipeline.stop()
     pipeline.stop()
@@ -203,7 +226,7 @@ def test_a_full_queue_drops_frames_and_counts_them(tmp_path: Path) -> None:
     release = threading.Event()
     radio = ScriptedRadio([elec(0, 100)])
 
-    def slow(snap: Snapshot) -> None:          # the UI stalls on the first push
+    def slow(snap: Snapshot) -> None:  # the UI stalls on the first push
         if snap.readings and snap.readings[0].raw == 100:
             radio.add(*[elec(k, 100 + k) for k in range(1, 6)])
             release.wait(10)
@@ -218,18 +241,17 @@ def test_a_full_queue_drops_frames_and_counts_them(tmp_path: Path) -> None:
     finally:
         release.set()
         pipeline.stop()
-    assert diag.counter("pipeline.queue_overflow") == 4       # one waited, four dropped
+    assert diag.counter("pipeline.queue_overflow") == 4  # one waited, four dropped
 
 
-def test_a_radio_that_cannot_open_is_counted_and_the_display_stays_up(
-        tmp_path: Path) -> None:
+def test_a_radio_that_cannot_open_is_counted_and_the_display_stays_up(tmp_path: Path) -> None:
     radio = ScriptedRadio([], open_error=RadioError("no AT86RF215 on SPI0.0"))
     pipeline, diag = make_pipeline(tmp_path, radio)
     seen = Recorder()
     pipeline.add_listener(seen)
-    pipeline.start()                           # must not raise: the display shows "no radio"
+    pipeline.start()  # must not raise: the display shows "no radio"
     try:
-        assert len(seen.snaps) == 1            # the UI got its first (empty) snapshot
+        assert len(seen.snaps) == 1  # the UI got its first (empty) snapshot
         assert diag.counter("radio.errors") >= 1
         assert str(diag.state("radio.status")).startswith("error: ")
     finally:
@@ -243,12 +265,23 @@ def test_housekeeping_rolls_the_day_and_never_overlaps_the_ingest(tmp_path: Path
     are never called from two threads at once, and Ingest is only used by one at a time."""
     clock = ManualClock(T0)
     diag = Diagnostics()
-    ingest = Ingest(meters={ELEC: MeterDevice(ELEC, Utility.ELECTRICITY, "E")},
-                    tariffs=tariffs_from_config(Config()), tz="Europe/London", diag=diag)
+    ingest = Ingest(
+        meters={ELEC: MeterDevice(ELEC, Utility.ELECTRICITY, "E")},
+        tariffs=tariffs_from_config(Config()),
+        tz="Europe/London",
+        diag=diag,
+        receiver=Receiver(policy=SecurityPolicy(min_level=0)),
+    )
     store = Store(tmp_path / "ihd.db", diag=diag, commit_interval_s=600)
     radio = ScriptedRadio([elec(0, 100), elec(1, 150)])
-    pipeline = Pipeline(radio=radio, ingest=ingest, store=store, diag=diag, clock=clock,
-                        diag_path=tmp_path / "diag.json")
+    pipeline = Pipeline(
+        radio=radio,
+        ingest=ingest,
+        store=store,
+        diag=diag,
+        clock=clock,
+        diag_path=tmp_path / "diag.json",
+    )
     active = 0
     overlaps = 0
     lock = threading.Lock()
@@ -263,8 +296,8 @@ def test_housekeeping_rolls_the_day_and_never_overlaps_the_ingest(tmp_path: Path
         try:
             seen(snap)
             if snap.readings and snap.readings[0].raw == 150:
-                clock.set(T0 + 12 * 3600 + 1)   # 00:00:01 while this listener is busy
-                stall.wait(6)                  # long enough for a housekeeping tick
+                clock.set(T0 + 12 * 3600 + 1)  # 00:00:01 while this listener is busy
+                stall.wait(6)  # long enough for a housekeeping tick
         finally:
             with lock:
                 active -= 1
@@ -272,22 +305,26 @@ def test_housekeeping_rolls_the_day_and_never_overlaps_the_ingest(tmp_path: Path
     pipeline.add_listener(listener)
     pipeline.start()
     try:
-        assert wait_until(lambda: any(s.today[Utility.ELECTRICITY].amount == 0
-                                      and s.at > T0 + 12 * 3600 for s in seen.snaps), 15)
+        assert wait_until(
+            lambda: any(
+                s.today[Utility.ELECTRICITY].amount == 0 and s.at > T0 + 12 * 3600
+                for s in seen.snaps
+            ),
+            15,
+        )
     finally:
         stall.set()
         pipeline.stop()
     assert overlaps == 0
     rolled = [s for s in seen.snaps if s.at > T0 + 12 * 3600]
     assert rolled[0].today[Utility.ELECTRICITY].standing_milli == 60_100
-    assert seen.pushes()[-1].today[Utility.ELECTRICITY].amount == 50     # the day before
+    assert seen.pushes()[-1].today[Utility.ELECTRICITY].amount == 50  # the day before
 
 
 # --------------------------------------------------------------------------- simulated radio
 
 
-def test_the_demo_stack_on_a_fast_clock_stores_what_the_household_used(
-        tmp_path: Path) -> None:
+def test_the_demo_stack_on_a_fast_clock_stores_what_the_household_used(tmp_path: Path) -> None:
     """SimRadio pumping a demo world on a 600x clock, composed by the runner's own
     build_pipeline. The stored energy is the model's, over the pushes that made it."""
     speed = 600.0
@@ -295,14 +332,21 @@ def test_the_demo_stack_on_a_fast_clock_stores_what_the_household_used(
     world = demo_world(seed=4, start=T0)
     diag = Diagnostics()
     radio = SimRadio(world, clock=clock, diag=diag)
-    pipeline = build_pipeline(cfg=Config(), db_path=tmp_path / "ihd.db", clock=clock,
-                              radio=radio, meters=world.devices(), diag=diag,
-                              diag_path=tmp_path / "diag.json")
+    pipeline = build_pipeline(
+        cfg=Config(),
+        db_path=tmp_path / "ihd.db",
+        clock=clock,
+        radio=radio,
+        meters=world.devices(),
+        keys=world.key_table(),
+        diag=diag,
+        diag_path=tmp_path / "diag.json",
+    )
     seen = Recorder()
     pipeline.add_listener(seen)
     pipeline.start()
     try:
-        assert wait_until(lambda: len(seen.pushes()) >= 40, 20)   # 400+ simulated seconds
+        assert wait_until(lambda: len(seen.pushes()) >= 40, 20)  # 400+ simulated seconds
     finally:
         pipeline.stop()
 
@@ -315,35 +359,47 @@ def test_the_demo_stack_on_a_fast_clock_stores_what_the_household_used(
     try:
         first_ms, last_ms, n = conn.execute(
             "SELECT min(ts_ms), max(ts_ms), count(*) FROM readings "
-            "WHERE meter = ? AND quantity = 'energy_import_wh'", (elec_eui,)).fetchone()
-        (energy,) = conn.execute("SELECT sum(energy_wh) FROM usage WHERE meter = ?",
-                                 (elec_eui,)).fetchone()
+            "WHERE meter = ? AND quantity = 'energy_import_wh'",
+            (elec_eui,),
+        ).fetchone()
+        (energy,) = conn.execute(
+            "SELECT sum(energy_wh) FROM usage WHERE meter = ?", (elec_eui,)
+        ).fetchone()
     finally:
         conn.close()
     first, last = first_ms / 1000, last_ms / 1000
-    assert n == (last - first) / 10 + 1 >= 30              # every 10 s push, none missing
+    assert n == (last - first) / 10 + 1 >= 30  # every 10 s push, none missing
     h = world.household
     assert abs(energy - h.electricity_wh(first, last)) < 1
-    assert energy == (math.floor(h.register(Utility.ELECTRICITY, last))
-                      - math.floor(h.register(Utility.ELECTRICITY, first)))
+    assert energy == (
+        math.floor(h.register(Utility.ELECTRICITY, last))
+        - math.floor(h.register(Utility.ELECTRICITY, first))
+    )
 
 
 # --------------------------------------------------------------------------- layering
 
 
 def _modules_after_importing(*packages: str) -> list[str]:
-    code = (f"import {', '.join(packages)}; import sys; "
-            "print(repr(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    code = f"import {', '.join(packages)}; import sys; print(repr(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     modules: list[str] = ast.literal_eval(out.stdout.strip())
     return modules
 
 
 def test_nothing_below_the_ui_imports_qt() -> None:
-    modules = _modules_after_importing("ihd.app.runner", "ihd.smwap", "ihd.meter", "ihd.tariff",
-                                       "ihd.store", "ihd.sim.world", "ihd.radio.sim")
-    assert "ihd.app.runner" in modules and "ihd.store" in modules     # the import happened
+    modules = _modules_after_importing(
+        "ihd.app.runner",
+        "ihd.smwap",
+        "ihd.meter",
+        "ihd.tariff",
+        "ihd.store",
+        "ihd.sim.world",
+        "ihd.radio.sim",
+    )
+    assert "ihd.app.runner" in modules and "ihd.store" in modules  # the import happened
     assert [m for m in modules if m.startswith(("PySide6", "shiboken6", "ihd.ui"))] == []
 
 
@@ -355,5 +411,8 @@ def test_the_protocol_packages_stand_alone() -> None:
     assert {"ihd.smwap", "ihd.meter", "ihd.tariff"} <= ours
     allowed = ("ihd.smwap", "ihd.meter", "ihd.tariff")
     assert sorted(m for m in ours - {"ihd"} if not m.startswith(allowed)) == []
-    assert [m for m in modules if m.split(".")[0] in {"sqlite3", "_sqlite3", "sqlite_utils",
-                                                       "PySide6", "shiboken6"}] == []
+    assert [
+        m
+        for m in modules
+        if m.split(".")[0] in {"sqlite3", "_sqlite3", "sqlite_utils", "PySide6", "shiboken6"}
+    ] == []

@@ -454,7 +454,6 @@ _MHR_V2 = _fc(_SEC_V2_IE) + bytes.fromhex("01341202000300")
         (_fc(0x8841), "truncated sequence number", 2),
         (_fc(0x3001) + b"\x00", "reserved frame version 3", 0),
         (_fc(0x1404) + b"\x00", "unsupported frame type 4 (reserved)", 0),
-        (_fc(0x2005) + b"\x00", "unsupported frame type 5 (multipurpose)", 0),
         (_fc(0x2006) + b"\x00", "unsupported frame type 6 (frak)", 0),
         (_fc(0x2007) + b"\x00", "unsupported frame type 7 (extended)", 0),
         (_fc(0x1401) + b"\x00", "reserved destination addressing mode 1", 1),

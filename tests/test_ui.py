@@ -30,14 +30,15 @@ from ihd.diag import Diagnostics
 from ihd.meter.reading import Utility
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import demo_world
+from ihd.smwap.receiver import Receiver
 from ihd.tariff import GBP, tariffs_from_config
 
 TZ = "Europe/London"
 # A Tuesday in March, before the clocks change: local midnight is 00:00 UTC.
 MIDNIGHT = dt.datetime(2026, 3, 10, tzinfo=zoneinfo.ZoneInfo(TZ)).timestamp()
-RUN_UNTIL = MIDNIGHT + 7 * 3600 + 5   # 07:00:05 local: breakfast kettle time
+RUN_UNTIL = MIDNIGHT + 7 * 3600 + 5  # 07:00:05 local: breakfast kettle time
 
-ELEC_RATE = Decimal("24.50")     # Config defaults, p/kWh and p/day (the test restates them)
+ELEC_RATE = Decimal("24.50")  # Config defaults, p/kWh and p/day (the test restates them)
 ELEC_STANDING = Decimal("60.10")
 GAS_RATE = Decimal("6.24")
 GAS_STANDING = Decimal("31.43")
@@ -53,8 +54,13 @@ def played() -> tuple[Snapshot, object]:
     world = demo_world(seed=3, start=MIDNIGHT - 120, fcs_len=4, tz=TZ)
     clock = ManualClock(MIDNIGHT - 120)
     radio = SimRadio(world, clock=clock, pump=False)
-    ingest = Ingest(meters=world.devices(), tariffs=tariffs_from_config(Config()), tz=TZ,
-                    diag=Diagnostics())
+    ingest = Ingest(
+        meters=world.devices(),
+        tariffs=tariffs_from_config(Config()),
+        tz=TZ,
+        diag=Diagnostics(),
+        receiver=Receiver(keys=world.key_table()),
+    )
     ingest.roll_day(MIDNIGHT - 120)
     snap = None
     t = MIDNIGHT - 120
@@ -102,7 +108,8 @@ def _text(gui: object, name: str) -> str:
 
 def _settle(qtbot: object, gui: object) -> None:
     qtbot.waitUntil(  # type: ignore[attr-defined]
-        lambda: _text(gui, "demandText") != "–", timeout=3000)
+        lambda: _text(gui, "demandText") != "–", timeout=3000
+    )
 
 
 def test_demand_is_the_models_power_at_the_last_push(gui, played, qtbot) -> None:
@@ -125,7 +132,8 @@ def test_today_electricity_is_the_models_integral_since_midnight(gui, played, qt
     assert shown in {round((truth_wh + d) / 1000, 2) for d in (-1, 0, 1)}
     cost = Decimal(str(truth_wh)) / 1000 * ELEC_RATE + ELEC_STANDING
     assert _text(gui, "cost_electricity") in {
-        pounds(cost + d) for d in (Decimal("-0.05"), Decimal(0), Decimal("0.05"))}
+        pounds(cost + d) for d in (Decimal("-0.05"), Decimal(0), Decimal("0.05"))
+    }
 
 
 def test_today_gas_is_the_models_integral_since_midnight(gui, played, qtbot) -> None:

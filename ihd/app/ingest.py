@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ihd.app.live import Snapshot, UtilityToday
@@ -26,8 +26,10 @@ from ihd.meter.device import MeterDevice
 from ihd.meter.dlms import MeterDecodeError, decode_push
 from ihd.meter.gas import volume_to_kwh_exact
 from ihd.meter.reading import Reading, Utility
-from ihd.radio.contract import RxFrame
-from ihd.smwap import AddrMode, FrameError, FrameType, parse_mpdu
+from ihd.radio.contract import RxFrame, RxInfo
+from ihd.smwap.mac import FrameType
+from ihd.smwap.receiver import Received, Receiver
+from ihd.smwap.replay import STATE_PREFIX
 from ihd.store import Batch, MeterInfo, StoreReader, Usage
 from ihd.tariff import Pricer, Tariff
 
@@ -41,6 +43,9 @@ USAGE_QUANTITY = {
     Utility.GAS: "volume_m3",
     Utility.WATER: "volume_m3",
 }
+
+#: Receiver outcomes -> diagnostics counters (the rest are "smwap.<outcome>").
+_OUTCOME_COUNTER = {"ack": "smwap.not_data", "no_source": "smwap.no_source_address"}
 
 #: Meter times outside [1970, 9999) are no real clock, and days around them cannot be computed.
 _EARLIEST_PUSH = 0.0
@@ -65,8 +70,9 @@ class _Totals:
     cost_milli: int = 0
     last_at: float | None = None
 
-    def add(self, amount: float, energy_wh: float | None, cost_milli: int,
-            at: float | None) -> None:
+    def add(
+        self, amount: float, energy_wh: float | None, cost_milli: int, at: float | None
+    ) -> None:
         self.amount += amount
         self.energy_wh += energy_wh or 0.0
         self.cost_milli += cost_milli
@@ -74,16 +80,31 @@ class _Totals:
             self.last_at = at
 
     def frozen(self, utility: Utility) -> UtilityToday:
-        return UtilityToday(utility, self.amount, self.energy_wh if self.has_energy else None,
-                            self.cost_milli, self.standing_milli, self.last_at)
+        return UtilityToday(
+            utility,
+            self.amount,
+            self.energy_wh if self.has_energy else None,
+            self.cost_milli,
+            self.standing_milli,
+            self.last_at,
+        )
 
 
 class Ingest:
     def __init__(
-        self, *, meters: Mapping[str, MeterDevice], tariffs: Mapping[Utility, Tariff],
-        tz: str, diag: Diagnostics, gas_cv_mj_m3: float = 39.5,
+        self,
+        *,
+        meters: Mapping[str, MeterDevice],
+        tariffs: Mapping[Utility, Tariff],
+        tz: str,
+        diag: Diagnostics,
+        gas_cv_mj_m3: float = 39.5,
+        receiver: Receiver | None = None,
+        on_frame: Callable[[Received, RxInfo], None] | None = None,
     ) -> None:
         self.meters = dict(meters)
+        self.receiver = receiver or Receiver()
+        self.on_frame = on_frame
         self.tariffs = dict(tariffs)
         self.tz = zoneinfo.ZoneInfo(tz)
         self.diag = diag
@@ -106,11 +127,16 @@ class Ingest:
         for (meter, quantity), last in reader.last_readings().items():
             self._last[(meter, quantity)] = _Register(last.ts, last.raw, last.scaler)
             paired = self.meters.get(meter)
-            if (quantity == "power_import_w" and paired is not None
-                    and paired.utility is Utility.ELECTRICITY and last.ts > demand_at):
+            if (
+                quantity == "power_import_w"
+                and paired is not None
+                and paired.utility is Utility.ELECTRICITY
+                and last.ts > demand_at
+            ):
                 demand_at = last.ts
                 self._demand_w = float(Decimal(last.raw).scaleb(last.scaler))
                 self._demand_at = last.ts
+        self.receiver.guard.load(reader.states(STATE_PREFIX))
         seen = [m.seen_ms / 1000 for m in reader.meters() if m.eui64 in self.meters]
         self._last_frame_at = max(seen, default=None)
         self._start_day(now)
@@ -125,21 +151,27 @@ class Ingest:
         if info.fcs_ok is False:
             self.diag.count("radio.fcs_error")
             return None
-        try:
-            mac = parse_mpdu(frame.psdu, info.fcs_len)
-        except FrameError as e:
-            # Only a checksum mismatch is an FCS error; a frame too short to hold its FCS
-            # is truncated ("frame shorter than its 4-octet FCS" also names the FCS).
-            self.diag.count("smwap.fcs_error" if e.reason == "bad FCS" else "smwap.frame_error")
-            log.info("dropped a frame: %s", e)
+        rx = self.receiver.receive(
+            frame.psdu, info.fcs_len, rssi_dbm=info.rssi_dbm, lqi=info.lqi, now=info.timestamp
+        )
+        if self.on_frame is not None and rx.frame is not None:
+            self.on_frame(rx, info)  # pairing sees every parsed frame
+        if not rx.ok:
+            self.diag.count(_OUTCOME_COUNTER.get(rx.outcome, f"smwap.{rx.outcome}"))
+            if rx.outcome not in ("ack", "link", "duplicate"):
+                log.info(
+                    "dropped a frame from %s: %s: %s", rx.src_eui64 or "?", rx.outcome, rx.reason
+                )
             return None
+        mac = rx.frame
+        assert mac is not None
         if mac.frame_type is not FrameType.DATA:
             self.diag.count("smwap.not_data")
             return None
-        if mac.src is None or mac.src.mode is not AddrMode.EXTENDED:
+        if mac.src is None or rx.src_ext is None:
             self.diag.count("smwap.no_source_address")
             return None
-        eui = str(mac.src)
+        eui = f"{rx.src_ext:016X}"
         paired = self.meters.get(eui)
         if paired is None:
             self.diag.count("smwap.unknown_source")
@@ -147,8 +179,9 @@ class Ingest:
             return None
         self.diag.count("smwap.frames_ok")
         try:
-            push = decode_push(mac.payload, meter=eui, utility=paired.utility,
-                               received_at=info.timestamp)
+            push = decode_push(
+                mac.payload, meter=eui, utility=paired.utility, received_at=info.timestamp
+            )
         except MeterDecodeError as e:
             self.diag.count("meter.decode_error")
             log.warning("could not decode a push from %s: %s", eui, e)
@@ -164,10 +197,15 @@ class Ingest:
         if info.rssi_dbm is not None:
             self.diag.set(f"meter.{eui}.rssi_dbm", round(info.rssi_dbm, 1))
         batch = self.accept(paired, push.readings, seen_at=info.timestamp)
+        marks = self.receiver.guard.pending()
+        if marks:  # replay marks commit in the same transaction as these readings
+            batch = replace(batch, state={**batch.state, **marks})
+            self.receiver.guard.committed(marks)
         return batch, self.snapshot(push.readings)
 
-    def accept(self, meter: MeterDevice, readings: tuple[Reading, ...] | list[Reading],
-               *, seen_at: float) -> Batch:
+    def accept(
+        self, meter: MeterDevice, readings: tuple[Reading, ...] | list[Reading], *, seen_at: float
+    ) -> Batch:
         """Readings from one push -> the store batch; updates live totals."""
         if readings:
             self.roll_day(max(r.timestamp for r in readings))
@@ -183,9 +221,11 @@ class Ingest:
             else:
                 self._last[(r.meter, r.quantity)] = _Register(r.timestamp, r.raw, r.scaler)
         self._at = max(self._at, seen_at)
-        return Batch(readings=readings, usage=usage,
-                     meters=(MeterInfo(meter.eui64, meter.utility, meter.label,
-                                       round(seen_at * 1000)),))
+        return Batch(
+            readings=readings,
+            usage=usage,
+            meters=(MeterInfo(meter.eui64, meter.utility, meter.label, round(seen_at * 1000)),),
+        )
 
     def _delta(self, r: Reading) -> Usage | None:
         key = (r.meter, r.quantity)
@@ -199,21 +239,34 @@ class Ingest:
         amount = r.value - Decimal(prev.raw).scaleb(prev.scaler)
         if amount < 0:
             self.diag.count("meter.register_reset")
-            log.warning("%s %s went backwards (%s -> %s): new baseline", r.meter, r.quantity,
-                        Decimal(prev.raw).scaleb(prev.scaler), r.value)
+            log.warning(
+                "%s %s went backwards (%s -> %s): new baseline",
+                r.meter,
+                r.quantity,
+                Decimal(prev.raw).scaleb(prev.scaler),
+                r.value,
+            )
             return None
         energy_wh = self._energy_wh(r.utility, amount)
         pricer = self._pricers.get(key)
         if pricer is None and r.utility in self.tariffs:
             pricer = self._pricers[key] = Pricer(self.tariffs[r.utility])
-        cost = pricer.add(amount if energy_wh is None else energy_wh, prev.ts, r.timestamp) \
-            if pricer else 0
+        cost = (
+            pricer.add(amount if energy_wh is None else energy_wh, prev.ts, r.timestamp)
+            if pricer
+            else 0
+        )
         energy = None if energy_wh is None else float(energy_wh)
         if self._day_start < r.timestamp <= self._day_end:
             self._today[r.utility].add(float(amount), energy, cost, r.timestamp)
-        return Usage(meter=r.meter, utility=r.utility,
-                     minute_ms=int((r.timestamp - 0.001) // 60) * 60_000,
-                     amount=float(amount), energy_wh=energy, cost_milli=cost)
+        return Usage(
+            meter=r.meter,
+            utility=r.utility,
+            minute_ms=int((r.timestamp - 0.001) // 60) * 60_000,
+            amount=float(amount),
+            energy_wh=energy,
+            cost_milli=cost,
+        )
 
     def _energy_wh(self, utility: Utility, amount: Decimal) -> Decimal | None:
         if utility is Utility.ELECTRICITY:
@@ -228,8 +281,9 @@ class Ingest:
         day = dt.datetime.fromtimestamp(t, self.tz).date()
         self._day = day
         self._day_start = dt.datetime.combine(day, dt.time(), self.tz).timestamp()
-        self._day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(),
-                                            self.tz).timestamp()
+        self._day_end = dt.datetime.combine(
+            day + dt.timedelta(days=1), dt.time(), self.tz
+        ).timestamp()
         self._today = {}
         for utility in Utility:
             tariff = self.tariffs.get(utility)
@@ -251,8 +305,12 @@ class Ingest:
         tariff = self.tariffs.get(Utility.ELECTRICITY)
         if self._demand_w is not None and tariff is not None:
             per_hour = tariff.cost_milli(Decimal(str(self._demand_w)), self._at, self._at + 3600)
-        return Snapshot(at=self._at, demand_w=self._demand_w, demand_cost_milli_per_h=per_hour,
-                        demand_at=self._demand_at,
-                        today={u: t.frozen(u) for u, t in self._today.items()},
-                        last_frame_at=self._last_frame_at,
-                        readings=readings)
+        return Snapshot(
+            at=self._at,
+            demand_w=self._demand_w,
+            demand_cost_milli_per_h=per_hour,
+            demand_at=self._demand_at,
+            today={u: t.frozen(u) for u, t in self._today.items()},
+            last_frame_at=self._last_frame_at,
+            readings=readings,
+        )

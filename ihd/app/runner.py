@@ -32,6 +32,8 @@ from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio, RadioError
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import SimWorld, demo_world
+from ihd.smwap.receiver import Receiver
+from ihd.smwap.security import KeyTable
 from ihd.store import Batch, Store, StoreReader
 from ihd.tariff import Tariff, tariffs_from_config
 
@@ -52,14 +54,30 @@ def run_demo(args: argparse.Namespace) -> int:
     p.ensure()
     _file_logging(p, args.verbose)
     clock = ScaledClock(start, args.speed)
-    world = demo_world(seed=args.seed, start=start, fcs_len=args.fcs, loss=args.loss,
-                       corruption=args.corruption, tz=cfg.timezone,
-                       gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
-                       epoch=_sim_epoch(p.database, start - (args.history_days + 1) * 86400))
+    world = demo_world(
+        seed=args.seed,
+        start=start,
+        fcs_len=args.fcs,
+        loss=args.loss,
+        corruption=args.corruption,
+        tz=cfg.timezone,
+        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+        epoch=_sim_epoch(p.database, start - (args.history_days + 1) * 86400),
+    )
     diag = Diagnostics()
     radio = SimRadio(world, clock=clock, channel=0, diag=diag)
-    return _run(args, cfg, p, clock, radio, world.devices(), diag,
-                seed_world=world, history_days=args.history_days)
+    return _run(
+        args,
+        cfg,
+        p,
+        clock,
+        radio,
+        world.devices(),
+        world.key_table(),
+        diag,
+        seed_world=world,
+        history_days=args.history_days,
+    )
 
 
 SIM_EPOCH_KEY = "sim.epoch"
@@ -83,7 +101,8 @@ def _parse_start(text: str, tz: str) -> float:
         local = dt.datetime.fromisoformat(text)
     except ValueError:
         raise config_mod.ConfigError(
-            f"--start: expected a local time like 2026-11-25T18:30, got {text!r}") from None
+            f"--start: expected a local time like 2026-11-25T18:30, got {text!r}"
+        ) from None
     if local.tzinfo is None:
         local = local.replace(tzinfo=zoneinfo.ZoneInfo(tz))
     return local.timestamp()
@@ -100,11 +119,16 @@ def run_configured(args: argparse.Namespace) -> int:
     if kind != "sim":  # pragma: no cover - the schema only admits known types
         raise RadioError(f"radio type {kind!r} is not supported by this build")
     # Until pairing lands, the 'sim' radio is a simulated household on the wall clock.
-    world = demo_world(seed=1, start=clock.now(), fcs_len=cfg["radio.fcs_len"],
-                       tz=cfg.timezone, gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+    world = demo_world(
+        seed=1,
+        start=clock.now(),
+        fcs_len=cfg["radio.fcs_len"],
+        tz=cfg.timezone,
+        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+    )
     diag = Diagnostics()
     radio: Radio = SimRadio(world, clock=clock, channel=cfg["radio.channel"], diag=diag)
-    return _run(args, cfg, p, clock, radio, world.devices(), diag)
+    return _run(args, cfg, p, clock, radio, world.devices(), world.key_table(), diag)
 
 
 def _file_logging(p: paths.Paths, verbose: bool) -> None:
@@ -112,17 +136,31 @@ def _file_logging(p: paths.Paths, verbose: bool) -> None:
 
 
 def build_pipeline(
-    *, cfg: config_mod.Config, db_path: Path, clock: Clock, radio: Radio,
-    meters: dict[str, MeterDevice], diag: Diagnostics, diag_path: Path | None = None,
-    seed_world: SimWorld | None = None, history_days: int = 0,
+    *,
+    cfg: config_mod.Config,
+    db_path: Path,
+    clock: Clock,
+    radio: Radio,
+    meters: dict[str, MeterDevice],
+    keys: KeyTable,
+    diag: Diagnostics,
+    diag_path: Path | None = None,
+    seed_world: SimWorld | None = None,
+    history_days: int = 0,
 ) -> Pipeline:
     tariffs: dict[Utility, Tariff] = tariffs_from_config(cfg)
     store = Store(db_path, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
     if seed_world is not None:
         epoch = seed_world.household.epoch_date.isoformat()
         store.write_now(Batch(state={SIM_EPOCH_KEY: epoch}))
-    ingest = Ingest(meters=meters, tariffs=tariffs, tz=cfg.timezone, diag=diag,
-                    gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"])
+    ingest = Ingest(
+        meters=meters,
+        tariffs=tariffs,
+        tz=cfg.timezone,
+        diag=diag,
+        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+        receiver=Receiver(keys=keys),
+    )
     now = clock.now()
     with store.reader() as reader:
         ingest.resume(reader, now)
@@ -132,38 +170,69 @@ def build_pipeline(
         if since < now - 60:
             t0 = time.monotonic()
             n = seed_history(seed_world, store, ingest, start=since, end=now)
-            log.info("seeded %d demo readings (%.1f days) in %.1f s", n,
-                     (now - since) / 86400, time.monotonic() - t0)
-    return Pipeline(radio=radio, ingest=ingest, store=store, diag=diag, clock=clock,
-                    diag_path=diag_path)
+            log.info(
+                "seeded %d demo readings (%.1f days) in %.1f s",
+                n,
+                (now - since) / 86400,
+                time.monotonic() - t0,
+            )
+    return Pipeline(
+        radio=radio, ingest=ingest, store=store, diag=diag, clock=clock, diag_path=diag_path
+    )
 
 
-def _run(args: argparse.Namespace, cfg: config_mod.Config, p: paths.Paths, clock: Clock,
-         radio: Radio, meters: dict[str, MeterDevice], diag: Diagnostics, *,
-         seed_world: SimWorld | None = None, history_days: int = 0) -> int:
+def _run(
+    args: argparse.Namespace,
+    cfg: config_mod.Config,
+    p: paths.Paths,
+    clock: Clock,
+    radio: Radio,
+    meters: dict[str, MeterDevice],
+    keys: KeyTable,
+    diag: Diagnostics,
+    *,
+    seed_world: SimWorld | None = None,
+    history_days: int = 0,
+) -> int:
     from ihd.ui.app import has_display
 
     diag.set("app.mode", args.command)
     diag.set("app.data_dir", str(p.data_dir))
-    pipeline = build_pipeline(cfg=cfg, db_path=p.database, clock=clock, radio=radio,
-                              meters=meters, diag=diag, diag_path=p.diag_snapshot,
-                              seed_world=seed_world, history_days=history_days)
+    pipeline = build_pipeline(
+        cfg=cfg,
+        db_path=p.database,
+        clock=clock,
+        radio=radio,
+        meters=meters,
+        keys=keys,
+        diag=diag,
+        diag_path=p.diag_snapshot,
+        seed_world=seed_world,
+        history_days=history_days,
+    )
     if args.screenshot is not None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         if args.run_for is None:
             args.run_for = 3.0
     headless = args.headless or not has_display()
     if headless and not args.headless:
-        print("ihd: no display found (DISPLAY/WAYLAND_DISPLAY unset): running headless, "
-              "one line per reading. Use --screenshot PNG to render the UI offscreen.",
-              file=sys.stderr)
+        print(
+            "ihd: no display found (DISPLAY/WAYLAND_DISPLAY unset): running headless, "
+            "one line per reading. Use --screenshot PNG to render the UI offscreen.",
+            file=sys.stderr,
+        )
     if headless:
         return _run_headless(pipeline, cfg, args.run_for)
     return _run_gui(pipeline, cfg, clock, args.run_for, args.screenshot)
 
 
-def _run_gui(pipeline: Pipeline, cfg: config_mod.Config, clock: Clock,
-             run_for: float | None, screenshot: Path | None) -> int:
+def _run_gui(
+    pipeline: Pipeline,
+    cfg: config_mod.Config,
+    clock: Clock,
+    run_for: float | None,
+    screenshot: Path | None,
+) -> int:
     from PySide6.QtCore import QTimer
 
     from ihd.tariff.money import currency_for

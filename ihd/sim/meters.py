@@ -19,7 +19,9 @@ from ihd.meter.obis import REGISTERS, Register, format_obis
 from ihd.meter.reading import Reading, Utility
 from ihd.sim.household import Household
 from ihd.smwap import Address, AuxSecurityHeader, MacFrame, build_mpdu
+from ihd.smwap.fcs import compute_fcs
 from ihd.smwap.phy import build_ppdu
+from ihd.smwap.security import Key, secure
 
 ENERGY_IMPORT = REGISTERS[(1, 0, 1, 8, 0, 255)]
 POWER_IMPORT = REGISTERS[(1, 0, 1, 7, 0, 255)]
@@ -29,16 +31,36 @@ WATER_VOLUME = REGISTERS[(8, 0, 1, 0, 0, 255)]
 VOLUME_CORRECTION = float(VOLUME_CORRECTION_FACTOR)
 
 
-def meter_frame(*, src_eui64: str, dst: Address, pan_id: int, seq: int, payload: bytes,
-                fcs_len: int, whitened: bool = True, ack_request: bool = False,
-                aux: AuxSecurityHeader | None = None) -> bytes:
+def meter_frame(
+    *,
+    src_eui64: str,
+    dst: Address,
+    pan_id: int,
+    seq: int,
+    payload: bytes,
+    fcs_len: int,
+    whitened: bool = True,
+    ack_request: bool = False,
+    aux: AuxSecurityHeader | None = None,
+) -> bytes:
     """The PPDU a meter sends for one push: 802.15.4 data frame (2006 format, source by
     EUI-64, PAN ID compressed) with its FCS, in an MR-FSK PPDU. ``payload`` is the MAC
     payload as it goes on air (already secured when ``aux`` is given)."""
-    mac = MacFrame.data(src=Address.from_eui64(src_eui64), dst=dst, dst_pan=pan_id, seq=seq,
-                        payload=payload, aux=aux, ack_request=ack_request)
+    mac = MacFrame.data(
+        src=Address.from_eui64(src_eui64),
+        dst=dst,
+        dst_pan=pan_id,
+        seq=seq,
+        payload=payload,
+        aux=aux,
+        ack_request=ack_request,
+    )
     return build_ppdu(build_mpdu(mac, fcs_len), fcs_len=fcs_len, whitened=whitened)
 
+
+#: Simulated meters count frames in deciseconds since 2020-01-01 UTC: always increasing,
+#: and 32 bits last until 2033.
+COUNTER_EPOCH = 1_577_836_800.0
 
 #: 802.15.4 MAC defaults: an unacknowledged frame is sent again up to 3 times.
 MAX_FRAME_RETRIES = 3
@@ -68,12 +90,15 @@ class SimMeter:
     device: MeterDevice
     household: Household
     interval_s: float
-    phase_s: float = 0.0                  # offset from the interval grid, avoids collisions
+    phase_s: float = 0.0  # offset from the interval grid, avoids collisions
     gas_cv_mj_m3: float = 39.5
     seq: int = 0
     invoke_id: int = 0
     next_push: float = field(default=0.0)
     ack_request: bool = False
+    network_key: Key | None = None  # None: unsecured pushes (tests of the bare path)
+    key_index: int = 1
+    counter_epoch: float = COUNTER_EPOCH  # frame counter = deciseconds since this time
     outbox: list[_Outgoing] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -97,8 +122,10 @@ class SimMeter:
         h = self.household
         u = self.device.utility
         if u is Utility.ELECTRICITY:
-            return [(ENERGY_IMPORT, math.floor(h.register(u, t)), 0),
-                    (POWER_IMPORT, round(h.power_w(t)), 0)]
+            return [
+                (ENERGY_IMPORT, math.floor(h.register(u, t)), 0),
+                (POWER_IMPORT, round(h.power_w(t)), 0),
+            ]
         if u is Utility.GAS:
             kwh = h.register(u, t) / 1000
             m3 = kwh * 3.6 / (VOLUME_CORRECTION * self.gas_cv_mj_m3)
@@ -108,20 +135,44 @@ class SimMeter:
 
     def readings(self, t: float) -> list[Reading]:
         """The same registers as typed readings (for seeding history without the radio)."""
-        return [Reading(self.device.eui64, reg.utility, reg.quantity, raw, scaler, t,
-                        format_obis(reg.obis)) for reg, raw, scaler in self.values(t)]
+        return [
+            Reading(
+                self.device.eui64, reg.utility, reg.quantity, raw, scaler, t, format_obis(reg.obis)
+            )
+            for reg, raw, scaler in self.values(t)
+        ]
 
-    def frame(self, t: float, *, pan_id: int, display: Address, fcs_len: int,
-              whitened: bool = True) -> bytes:
-        """The PPDU this meter sends at ``t``; advances its sequence and invoke ids."""
+    def frame(
+        self, t: float, *, pan_id: int, display: Address, fcs_len: int, whitened: bool = True
+    ) -> bytes:
+        """The PPDU this meter sends at ``t``; advances its sequence and invoke ids.
+
+        With a network key the push is secured at level 5 (ENC-MIC-32, key index 1). The
+        frame counter comes from the meter's clock (deciseconds since ``counter_epoch``),
+        so it only ever grows, across restarts of the simulation too, as a real meter's
+        persisted counter does."""
         values: list[PushValue] = list(self.values(t))
         apdu = build_push(values, timestamp=t, invoke_id=self.invoke_id)
-        ppdu = meter_frame(src_eui64=self.device.eui64, dst=display, pan_id=pan_id,
-                           seq=self.seq, payload=apdu, fcs_len=fcs_len, whitened=whitened,
-                           ack_request=self.ack_request)
+        src = Address.from_eui64(self.device.eui64)
+        aux = None
+        if self.network_key is not None:
+            counter = int((t - self.counter_epoch) * 10)
+            aux = AuxSecurityHeader(5, frame_counter=counter, key_index=self.key_index)
+        mac = MacFrame.data(
+            src=src,
+            dst=display,
+            dst_pan=pan_id,
+            seq=self.seq,
+            payload=apdu,
+            aux=aux,
+            ack_request=self.ack_request,
+        )
+        raw = (
+            secure(mac, self.network_key, src_ext=src.value) if self.network_key else mac.to_bytes()
+        )
         self.seq = (self.seq + 1) & 0xFF
         self.invoke_id = (self.invoke_id + 1) & 0xFFFFFF
-        return ppdu
+        return build_ppdu(raw + compute_fcs(raw, fcs_len), fcs_len=fcs_len, whitened=whitened)
 
     # --- the MAC side ---------------------------------------------------------------------
     def next_event(self) -> float:
@@ -130,13 +181,15 @@ class SimMeter:
     def queue(self, ppdu: bytes, *, seq: int, ack_request: bool, at: float) -> None:
         self.outbox.append(_Outgoing(ppdu, seq, ack_request, due=at))
 
-    def step(self, now: float, *, pan_id: int, display: Address, fcs_len: int,
-             whitened: bool) -> list[bytes]:
+    def step(
+        self, now: float, *, pan_id: int, display: Address, fcs_len: int, whitened: bool
+    ) -> list[bytes]:
         """Do what is due at ``now``: a scheduled push, a retry. Returns PPDUs to send."""
         if self.next_push <= now:
             seq = self.seq
-            ppdu = self.frame(self.next_push, pan_id=pan_id, display=display,
-                              fcs_len=fcs_len, whitened=whitened)
+            ppdu = self.frame(
+                self.next_push, pan_id=pan_id, display=display, fcs_len=fcs_len, whitened=whitened
+            )
             self.queue(ppdu, seq=seq, ack_request=self.ack_request, at=self.next_push)
             self.next_push += self.interval_s
         out = []

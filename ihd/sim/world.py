@@ -9,6 +9,7 @@ playing a day in well under a second.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Callable, Mapping
 
@@ -21,6 +22,7 @@ from ihd.smwap import Address
 from ihd.smwap.errors import FrameError
 from ihd.smwap.mac import FrameType, parse_mpdu
 from ihd.smwap.phy import EU_863_MODE_1, parse_ppdu
+from ihd.smwap.security import Key, KeyTable
 
 DISPLAY = "ihd"
 PAN_ID = 0x1D1D
@@ -34,6 +36,11 @@ DEMO_METERS: tuple[tuple[Utility, float, float, str], ...] = (
 )
 
 
+def demo_network_key(seed: int, index: int) -> Key:
+    """Each simulated meter's network key, fixed by the seed (a demo, not a secret)."""
+    return Key(hashlib.sha256(f"ihd demo network key {seed} {index}".encode()).digest()[:16])
+
+
 def demo_eui64(seed: int, index: int) -> str:
     """Locally administered EUI-64s (0x02 bit set), so they can never clash with a real meter."""
     return f"02494844{seed & 0xFFFF:04X}{index:04X}"
@@ -42,9 +49,17 @@ def demo_eui64(seed: int, index: int) -> str:
 class SimWorld:
     display = DISPLAY
 
-    def __init__(self, household: Household, meters: list[SimMeter], air: Air, *,
-                 start: float, fcs_len: int = 4, whitened: bool = True,
-                 path_loss_db: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        household: Household,
+        meters: list[SimMeter],
+        air: Air,
+        *,
+        start: float,
+        fcs_len: int = 4,
+        whitened: bool = True,
+        path_loss_db: Mapping[str, float] | None = None,
+    ) -> None:
         self.household = household
         self.meters = meters
         self.air = air
@@ -57,8 +72,9 @@ class SimWorld:
             m.schedule_from(start)
             air.attach(m.device.eui64, on_receive=self._meter_listener(m))
 
-    def attach_display(self, on_receive: Callable[[bytes, AirRx], None], *,
-                       channel: int = 0) -> None:
+    def attach_display(
+        self, on_receive: Callable[[bytes, AirRx], None], *, channel: int = 0
+    ) -> None:
         self.air.attach(DISPLAY, on_receive=on_receive, channel=channel)
         for m in self.meters:
             loss = self._path_loss.get(m.device.eui64)
@@ -68,6 +84,17 @@ class SimWorld:
     def devices(self) -> dict[str, MeterDevice]:
         """The meters the display should pair with."""
         return {m.device.eui64: m.device for m in self.meters}
+
+    def key_table(self) -> KeyTable:
+        """The meters' network keys, as a display that has paired with all of them holds
+        them. For tests that are not about pairing; the demo pairs for real."""
+        table = KeyTable()
+        for m in self.meters:
+            if m.network_key is not None:
+                table.add_index(
+                    m.key_index, m.network_key, src_ext=Address.from_eui64(m.device.eui64).value
+                )
+        return table
 
     def next_event_time(self) -> float:
         times = [m.next_event() for m in self.meters]
@@ -90,8 +117,13 @@ class SimWorld:
             meter = min(self.meters, key=lambda m: m.next_event())
             at = meter.next_event()
             self.now = max(self.now, at)
-            for ppdu in meter.step(at, pan_id=PAN_ID, display=DISPLAY_SHORT,
-                                   fcs_len=self.fcs_len, whitened=self.whitened):
+            for ppdu in meter.step(
+                at,
+                pan_id=PAN_ID,
+                display=DISPLAY_SHORT,
+                fcs_len=self.fcs_len,
+                whitened=self.whitened,
+            ):
                 self.air.transmit(max(at, self.air_time()), meter.device.eui64, ppdu)
                 self.frames_sent += 1
         self.air.advance(max(t, self.now))
@@ -114,27 +146,48 @@ class SimWorld:
                 return
             if frame.frame_type is FrameType.ACK and frame.seq is not None:
                 meter.on_ack(frame.seq)
+
         return on_air
 
 
-def demo_world(*, seed: int = 1, start: float, fcs_len: int = 4, loss: float = 0.0,
-               corruption: float = 0.0, tz: str = "Europe/London",
-               gas_cv_mj_m3: float = 39.5, epoch: dt.date | None = None) -> SimWorld:
+def demo_world(
+    *,
+    seed: int = 1,
+    start: float,
+    fcs_len: int = 4,
+    loss: float = 0.0,
+    corruption: float = 0.0,
+    tz: str = "Europe/London",
+    gas_cv_mj_m3: float = 39.5,
+    epoch: dt.date | None = None,
+    secured: bool = True,
+) -> SimWorld:
     """The demo household: electricity, gas and water meters around one display.
 
     ``epoch`` anchors the meters' registers (default: the household model's fixed epoch);
     a demo keeps the epoch of its first start so that its registers stay continuous."""
     household = Household(seed=seed, tz=tz, epoch=epoch or EPOCH_DATE)
     rng = random.Random(seed)
-    air = Air(random.Random(seed * 7919 + 1), loss=loss, corruption=corruption,
-              bitrate_bps=EU_863_MODE_1.bitrate_bps)
+    air = Air(
+        random.Random(seed * 7919 + 1),
+        loss=loss,
+        corruption=corruption,
+        bitrate_bps=EU_863_MODE_1.bitrate_bps,
+    )
     meters = []
     world_loss: dict[str, float] = {}
     for index, (utility, interval, path_loss, label) in enumerate(DEMO_METERS, start=1):
         device = MeterDevice(demo_eui64(seed, index), utility, label)
         phase = 0.0 if interval <= 10 else round(rng.uniform(1, 60), 3)
-        meters.append(SimMeter(device, household, interval, phase_s=phase,
-                               gas_cv_mj_m3=gas_cv_mj_m3))
+        meters.append(
+            SimMeter(
+                device,
+                household,
+                interval,
+                phase_s=phase,
+                gas_cv_mj_m3=gas_cv_mj_m3,
+                network_key=demo_network_key(seed, index) if secured else None,
+            )
+        )
         world_loss[device.eui64] = path_loss
-    return SimWorld(household, meters, air, start=start, fcs_len=fcs_len,
-                    path_loss_db=world_loss)
+    return SimWorld(household, meters, air, start=start, fcs_len=fcs_len, path_loss_db=world_loss)

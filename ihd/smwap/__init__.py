@@ -1,11 +1,14 @@
 """SMWAP radio framing: the IEEE 802.15.4g MR-FSK PHY and the 802.15.4 MAC, sans I/O.
 
 Octets in, frozen values out, and back; no threads, sockets or clocks. Modules, in the
-order a received frame passes through them: :mod:`.phy` (SHR, PHR, whitening),
-:mod:`.fcs` (CRC-16/CRC-32) and :mod:`.mac` (frame control, addresses, auxiliary security
-header, IEs). Malformed octets raise :class:`FrameError` and nothing else.
+order a received frame passes through them: :mod:`.phy` (SHR, PHR, whitening; with
+:mod:`.fec` for coded frames and :mod:`.channels` for channel plans), :mod:`.fcs`
+(CRC-16/CRC-32) and :mod:`.mac` (frame control, addresses, auxiliary security header, IEs,
+multipurpose frames, the MPX IE). Malformed octets raise :class:`FrameError` and nothing
+else.
 """
 
+from .channels import CHANNEL_PLANS, channel_plan
 from .errors import FrameError, PhyError
 from .fcs import check_fcs, compute_fcs, crc16_kermit, crc32
 from .mac import (
@@ -19,6 +22,8 @@ from .mac import (
     FrameVersion,
     HeaderIE,
     MacFrame,
+    MpxIE,
+    MpxTransferType,
     PayloadIE,
     build_mpdu,
     parse_mpdu,
@@ -35,9 +40,11 @@ from .phy import (
     SFD_UNCODED_0,
     SFD_UNCODED_1,
     TURNAROUND_S,
+    FecScheme,
     Phr,
     PhyMode,
     Ppdu,
+    ack_wait_s,
     airtime_s,
     build_ppdu,
     parse_ppdu,
@@ -49,6 +56,7 @@ from .phy import (
 __all__ = [
     "BROADCAST",
     "BROADCAST_PAN",
+    "CHANNEL_PLANS",
     "EU_863_MODE_1",
     "EU_863_MODE_2",
     "EU_863_MODE_3",
@@ -62,20 +70,25 @@ __all__ = [
     "AddrMode",
     "Address",
     "AuxSecurityHeader",
+    "FecScheme",
     "FrameControl",
     "FrameError",
     "FrameType",
     "FrameVersion",
     "HeaderIE",
     "MacFrame",
+    "MpxIE",
+    "MpxTransferType",
     "PayloadIE",
     "Phr",
     "PhyError",
     "PhyMode",
     "Ppdu",
+    "ack_wait_s",
     "airtime_s",
     "build_mpdu",
     "build_ppdu",
+    "channel_plan",
     "check_fcs",
     "compute_fcs",
     "crc16_kermit",

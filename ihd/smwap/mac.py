@@ -1,7 +1,7 @@
 """IEEE 802.15.4 MAC frames (2003/2006/2011 and 2015 formats) as frozen values.
 
 Why hand-written: no maintained Python library parses 802.15.4 MAC frames without doing I/O
-or pulling in a sniffer framework, and SMWAP only needs the general frame format. Bytes in,
+or pulling in a sniffer framework, and SMWAP needs only framing, no MAC state. Bytes in,
 :class:`MacFrame` out, and back: :func:`parse_mpdu` / :func:`build_mpdu` (with FCS) and
 :meth:`MacFrame.from_bytes` / :meth:`MacFrame.to_bytes` (without).
 
@@ -10,9 +10,26 @@ The frame is ``FC | Seq | Dst PAN | Dst | Src PAN | Src | Aux security header | 
 
 Choices made here (all documented on the fields too):
 
-* **Supported frame types** are beacon, data, Imm-Ack/Enh-Ack and MAC command. The 2015
-  multipurpose, fragment and extended types use other frame-control layouts: they are named
-  in :class:`FrameType` but refused (:class:`FrameError`) rather than misread.
+* **Frame types** beacon, data, Imm-Ack/Enh-Ack and MAC command use the general frame
+  control layout. The 2015 **multipurpose** frame (type 5) has its own 1- or 2-octet frame
+  control (see below). Fragment (6) and extended (7) frames are named in :class:`FrameType`
+  but refused (:class:`FrameError`) rather than misread.
+* **Multipurpose frames** (IEEE 802.15.4-2015 7.3.5). Bit layout of the frame control,
+  checked against Wireshark's ``packet-ieee802154.h`` (``IEEE802154_MPF_FCF_*``): bits 0-2
+  frame type, 3 Long Frame Control, 4-5 destination addressing mode, 6-7 source addressing
+  mode; in the long (2-octet) form also 8 PAN ID Present, 9 Security Enabled, 10 Sequence
+  Number Suppression, 11 Frame Pending, 12-13 Frame Version, 14 AR, 15 IE Present. The short
+  form has all those at 0 (sequence number present, no PAN ID, no security, no IEs). There is
+  at most one PAN ID field, placed before the destination address; like Wireshark we read it
+  as the destination PAN ID (with a source address, ``src_pan`` then reads as that PAN too).
+  The only defined multipurpose frame version is 0, which this module maps to
+  ``FrameVersion.V2015`` (the standard that defines the frame); other values are refused.
+  ``MacFrame.long_fc`` keeps which form was used so that frames round-trip. [src: Wireshark;
+  the standard's text itself was not available here.]
+* **MPX IE** (IEEE 802.15.9, payload IE group 0x3): :class:`MpxIE` is a typed view of a
+  :class:`PayloadIE`; frames keep every IE, known or not, as raw :class:`HeaderIE` /
+  :class:`PayloadIE` values. Field layout as in Wireshark and Nanostack
+  (``ws_mpx_header.c``) [src].
 * **PAN IDs.** Versions 0 and 1 follow the 2006 rule: with both addresses, PAN ID
   Compression leaves out the source PAN. Compression with fewer than two addresses is not
   defined there, so it is refused, not guessed. Version 2 follows the 2015 table. When the
@@ -58,6 +75,8 @@ __all__ = [
     "FrameVersion",
     "HeaderIE",
     "MacFrame",
+    "MpxIE",
+    "MpxTransferType",
     "PayloadIE",
     "build_mpdu",
     "parse_mpdu",
@@ -70,7 +89,7 @@ class FrameType(IntEnum):
     DATA = 1
     ACK = 2
     COMMAND = 3
-    MULTIPURPOSE = 5  # 2015; other frame-control layout, not supported
+    MULTIPURPOSE = 5  # 2015; its own 1- or 2-octet frame control
     FRAK = 6  # 2015 fragment; not supported
     EXTENDED = 7  # 2015; not supported
 
@@ -453,6 +472,136 @@ class PayloadIE:
         return ies[0]
 
 
+class MpxTransferType(IntEnum):
+    """MPX IE transfer types (IEEE 802.15.9 Table 19, as in Wireshark); others reserved."""
+
+    FULL_FRAME = 0  # Multiplex ID and the whole upper-layer frame
+    FULL_FRAME_NO_MULTIPLEX_ID = 1  # Multiplex ID implied by context ("compressed")
+    NON_LAST_FRAGMENT = 2  # Fragment Number; the first (0) also Total Size and Multiplex ID
+    LAST_FRAGMENT = 4  # as NON_LAST_FRAGMENT
+    ABORT = 6  # optional Total Size, no data
+
+
+_MPX_FRAGMENTS = (MpxTransferType.NON_LAST_FRAGMENT, MpxTransferType.LAST_FRAGMENT)
+
+
+@dataclass(frozen=True, slots=True)
+class MpxIE:
+    """The MPX IE (payload IE group 0x3, IEEE 802.15.9): a typed view of a :class:`PayloadIE`.
+
+    Content: Transaction Control (transfer type in bits 0-2, transaction ID in bits 3-7), then
+    by transfer type: Fragment Number (1 octet, fragments only), Total Upper-Layer Frame Size
+    (2, little-endian; first fragment, optional in ABORT), Multiplex ID (2, little-endian;
+    FULL_FRAME and first fragment), then the upper-layer frame or fragment (``data``).
+
+    Multiplex ID values below 0x0600 are assigned by 802.15.9 (1 = KMP, 2 = Wi-SUN); from
+    0x0600 up they are EtherTypes. For KMP frames the first data octet is the KMP ID
+    (8 = ETSI TS 102 887-2, SMWAP's own KMP) [src: Wireshark value tables; the placement of the
+    KMP ID in the data is from memory of 802.15.9 and not checked here].
+    """
+
+    GROUP_ID = 0x3
+
+    transfer_type: MpxTransferType
+    transaction_id: int
+    multiplex_id: int | None = None
+    fragment_number: int | None = None
+    total_size: int | None = None
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        tt = self.transfer_type
+        if tt not in MpxTransferType.__members__.values():
+            raise ValueError(f"reserved MPX transfer type {tt!r}")
+        if not 0 <= self.transaction_id <= 31:
+            raise ValueError(f"MPX transaction ID {self.transaction_id} not in 0..31")
+        first = tt in _MPX_FRAGMENTS and self.fragment_number == 0
+        want_mux = tt == MpxTransferType.FULL_FRAME or first
+        want_size = first or (tt == MpxTransferType.ABORT and self.total_size is not None)
+        if (self.multiplex_id is not None) != want_mux:
+            raise ValueError(f"multiplex_id must {'' if want_mux else 'not '}be set for {tt!r}")
+        if (self.fragment_number is not None) != (tt in _MPX_FRAGMENTS):
+            raise ValueError(f"fragment_number is set exactly for fragments, not {tt!r}")
+        if (self.total_size is not None) != want_size:
+            raise ValueError(f"total_size must {'' if want_size else 'not '}be set here")
+        for name, value, limit in (
+            ("multiplex_id", self.multiplex_id, 0xFFFF),
+            ("fragment_number", self.fragment_number, 0xFF),
+            ("total_size", self.total_size, 0xFFFF),
+        ):
+            if value is not None and not 0 <= value <= limit:
+                raise ValueError(f"MPX {name} {value} not in 0..{limit}")
+        if tt == MpxTransferType.ABORT and self.data:
+            raise ValueError("an MPX abort carries no data")
+        if len(self.content()) > 0x7FF:
+            raise ValueError("MPX IE content exceeds 2047 octets")
+
+    @property
+    def kmp_id(self) -> int | None:
+        """The KMP ID (first data octet) when the Multiplex ID is 1 (KMP), else None."""
+        return self.data[0] if self.multiplex_id == 1 and self.data else None
+
+    def content(self) -> bytes:
+        """The IE content (without the payload IE descriptor)."""
+        out = bytearray([self.transfer_type | self.transaction_id << 3])
+        if self.fragment_number is not None:
+            out.append(self.fragment_number)
+        if self.total_size is not None:
+            out += self.total_size.to_bytes(2, "little")
+        if self.multiplex_id is not None:
+            out += self.multiplex_id.to_bytes(2, "little")
+        return bytes(out + self.data)
+
+    def to_payload_ie(self) -> PayloadIE:
+        return PayloadIE(self.GROUP_ID, self.content())
+
+    def to_bytes(self) -> bytes:
+        """Descriptor and content, as :meth:`PayloadIE.to_bytes`."""
+        return self.to_payload_ie().to_bytes()
+
+    @classmethod
+    def from_payload_ie(cls, ie: PayloadIE) -> MpxIE:
+        """Decode an MPX payload IE. :class:`FrameError` (offsets within the content) if it
+        is not group 0x3 or malformed; ``ValueError`` never escapes."""
+        if ie.group_id != cls.GROUP_ID:
+            raise FrameError(f"payload IE group {ie.group_id:#x} is not MPX (0x3)", 0)
+        c = ie.content
+        n = len(c)
+        if not n:
+            raise FrameError("MPX IE without transaction control", 0)
+        raw_tt = c[0] & 7
+        if raw_tt not in (0, 1, 2, 4, 6):
+            raise FrameError(f"reserved MPX transfer type {raw_tt}", 0)
+        tt = MpxTransferType(raw_tt)
+        tid = c[0] >> 3
+        pos = 1
+        frag = size = mux = None
+        if tt in _MPX_FRAGMENTS:
+            if pos >= n:
+                raise FrameError("truncated MPX fragment number", pos)
+            frag = c[pos]
+            pos += 1
+        has_size = frag == 0 or (tt == MpxTransferType.ABORT and n > 1)
+        if has_size:
+            if tt == MpxTransferType.ABORT and n != 3:
+                raise FrameError("MPX abort with other than 0 or 2 octets", pos)
+            if pos + 2 > n:
+                raise FrameError("truncated MPX total size", pos)
+            size = c[pos] | c[pos + 1] << 8
+            pos += 2
+        if tt == MpxTransferType.FULL_FRAME or frag == 0:
+            if pos + 2 > n:
+                raise FrameError("truncated MPX multiplex ID", pos)
+            mux = c[pos] | c[pos + 1] << 8
+            pos += 2
+        return cls(tt, tid, mux, frag, size, c[pos:])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MpxIE:
+        """Decode exactly one MPX payload IE (descriptor and content)."""
+        return cls.from_payload_ie(PayloadIE.from_bytes(data))
+
+
 def _parse_header_ies(buf: bytes, pos: int, bound: int) -> tuple[list[HeaderIE], int, int | None]:
     """Header IEs from ``pos`` up to ``bound``: (IEs, end, terminator ID or None)."""
     ies: list[HeaderIE] = []
@@ -514,6 +663,10 @@ class MacFrame:
       ``secured_payload_ies`` is True if those octets begin with payload IEs (HT1 was sent).
     * For MAC commands the command ID is the first payload octet; for beacons the payload
       starts with the superframe specification.
+    * Multipurpose frames (``frame_type=FrameType.MULTIPURPOSE``) need ``version=V2015`` and
+      ``pan_id_compression=False``; their one PAN ID, if sent, is ``dst_pan``. ``long_fc``
+      selects the 2-octet frame control, which anything beyond addresses and a sequence
+      number needs. ``long_fc`` must be False for other frame types.
 
     Fields are checked by :meth:`to_bytes` / :func:`build_mpdu` (``ValueError``), not on
     construction; the parser only returns frames that build again to the same octets.
@@ -535,6 +688,7 @@ class MacFrame:
     payload_ies: tuple[PayloadIE, ...] = ()
     payload: bytes = b""
     secured_payload_ies: bool = False
+    long_fc: bool = False
 
     @property
     def security_enabled(self) -> bool:
@@ -542,7 +696,10 @@ class MacFrame:
 
     @property
     def frame_control(self) -> FrameControl:
-        """The frame control field this frame is sent with."""
+        """The frame control field this frame is sent with (general layout only: a
+        multipurpose frame raises ``ValueError``, see :func:`_mp_fc` for its layout)."""
+        if self.frame_type == FrameType.MULTIPURPOSE:
+            raise ValueError("multipurpose frames have their own frame control layout")
         return FrameControl(
             self.frame_type,
             self.aux is not None,
@@ -623,6 +780,51 @@ class MacFrame:
         """An Imm-Ack: frame control and sequence number only."""
         return cls(FrameType.ACK, seq, version=version, frame_pending=frame_pending)
 
+    @classmethod
+    def multipurpose(
+        cls,
+        *,
+        src: Address | None,
+        dst: Address | None,
+        pan: int | None,
+        seq: int | None,
+        payload: bytes = b"",
+        ack_request: bool = False,
+        frame_pending: bool = False,
+        aux: AuxSecurityHeader | None = None,
+        header_ies: tuple[HeaderIE, ...] = (),
+        payload_ies: tuple[PayloadIE, ...] = (),
+    ) -> MacFrame:
+        """A multipurpose frame, with the short frame control when the fields allow it."""
+        long_fc = bool(
+            pan is not None
+            or seq is None
+            or ack_request
+            or frame_pending
+            or aux
+            or header_ies
+            or payload_ies
+        )
+        return cls(
+            FrameType.MULTIPURPOSE,
+            seq,
+            pan,
+            dst,
+            pan if (pan is not None and src is not None) else None,
+            src,
+            FrameVersion.V2015,
+            frame_pending,
+            ack_request,
+            False,
+            bool(header_ies or payload_ies),
+            aux,
+            header_ies,
+            payload_ies,
+            payload,
+            False,
+            long_fc,
+        )
+
     def to_bytes(self) -> bytes:
         """MHR + payload IEs + payload, without FCS. ``ValueError`` if fields contradict."""
         return _build(self)
@@ -635,36 +837,131 @@ class MacFrame:
 
 def _build(f: MacFrame) -> bytes:
     ftype, version = f.frame_type, f.version
-    if ftype not in _SUPPORTED_TYPES:
+    if ftype == FrameType.MULTIPURPOSE:
+        out = _build_mp_header(f)
+    elif ftype in _SUPPORTED_TYPES:
+        out = _build_general_header(f)
+    else:
         raise ValueError(f"frame type {ftype!r} not supported")
+    v2 = version >= 2
+    aux = f.aux
+    mic_len = 0
+    if aux is not None:
+        if not v2 and (aux.frame_counter is None or aux.asn_in_nonce):
+            raise ValueError("frame counter suppression and ASN in nonce need frame version 2")
+        if f.payload_ies:
+            raise ValueError("a secured frame carries its payload IEs inside its secured payload")
+        mic_len = aux.mic_len
+        if len(f.payload) < mic_len:
+            raise ValueError(f"secured payload shorter than its {mic_len}-octet MIC")
+        out += aux.to_bytes()
+    elif f.secured_payload_ies:
+        raise ValueError("secured_payload_ies needs an auxiliary security header")
+
+    if f.ie_present:
+        for hie in f.header_ies:
+            out += hie.to_bytes()
+        if aux is None:
+            if f.payload_ies:
+                out += _HT1_OCTETS
+                for pie in f.payload_ies:
+                    out += pie.to_bytes()
+                if f.payload:
+                    out += _PT_OCTETS
+            elif f.payload:
+                out += _HT2_OCTETS
+        elif f.secured_payload_ies:
+            out += _HT1_OCTETS
+        elif len(f.payload) > mic_len:
+            out += _HT2_OCTETS
+    elif f.header_ies or f.payload_ies or f.secured_payload_ies:
+        raise ValueError("IEs need ie_present=True")
+    out += f.payload
+    return bytes(out)
+
+
+def _build_general_header(f: MacFrame) -> bytearray:
+    """Frame control, sequence number, PAN IDs and addresses of a frame of type 0-3."""
+    version = f.version
     if version not in _VERSIONS:
         raise ValueError(f"frame version {version!r} not supported")
+    if f.long_fc:
+        raise ValueError("long_fc is only for multipurpose frames")
     v2 = version >= 2
     dmode = f.dst.mode if f.dst else 0
     smode = f.src.mode if f.src else 0
     fc = (
-        ftype
+        f.frame_type
+        | (f.aux is not None) << 3
         | f.frame_pending << 4
         | f.ack_request << 5
         | f.pan_id_compression << 6
+        | (f.seq is None) << 8
+        | f.ie_present << 9
         | dmode << 10
         | version << 12
         | smode << 14
     )
-    out = bytearray(2)
-    if f.seq is None:
-        if not v2:
-            raise ValueError("sequence number suppression needs frame version 2")
-        fc |= 0x100
-    else:
-        if not 0 <= f.seq <= 0xFF:
-            raise ValueError(f"sequence number {f.seq} not in 0..255")
-        out.append(f.seq)
+    if f.aux is not None and version == 0:
+        raise ValueError("2003 security (frame version 0) is not supported")
+    if f.ie_present and not v2:
+        raise ValueError("IEs need frame version 2")
+    out = bytearray(fc.to_bytes(2, "little"))
+    _put_seq(out, f.seq, v2)
 
     layout = _PAN_LAYOUT[(v2, dmode, smode, f.pan_id_compression)]
     if layout is None:
         raise ValueError("PAN ID compression needs both addresses in a 2003/2006 frame")
-    d_sent, s_sent = layout
+    _put_addressing(out, f, *layout)
+    return out
+
+
+def _mp_fc(f: MacFrame) -> int:
+    """The multipurpose frame control value (1 or 2 octets: see the module docstring)."""
+    dmode = f.dst.mode if f.dst else 0
+    smode = f.src.mode if f.src else 0
+    return (
+        FrameType.MULTIPURPOSE
+        | f.long_fc << 3
+        | dmode << 4
+        | smode << 6
+        | (f.dst_pan is not None) << 8
+        | (f.aux is not None) << 9
+        | (f.seq is None) << 10
+        | f.frame_pending << 11
+        | f.ack_request << 14
+        | f.ie_present << 15
+    )
+
+
+def _build_mp_header(f: MacFrame) -> bytearray:
+    if f.version != FrameVersion.V2015:
+        raise ValueError("multipurpose frames are a 2015 format: version must be V2015")
+    if f.pan_id_compression:
+        raise ValueError("multipurpose frames have no PAN ID Compression bit")
+    fc = _mp_fc(f)
+    if fc > 0xFF and not f.long_fc:
+        raise ValueError(
+            "a PAN ID, security, IEs, a suppressed sequence number, AR or frame pending "
+            "need the long multipurpose frame control (long_fc=True)"
+        )
+    out = bytearray(fc.to_bytes(2 if f.long_fc else 1, "little"))
+    _put_seq(out, f.seq, True)
+    _put_addressing(out, f, f.dst_pan is not None, False)
+    return out
+
+
+def _put_seq(out: bytearray, seq: int | None, v2: bool) -> None:
+    if seq is None:
+        if not v2:
+            raise ValueError("sequence number suppression needs frame version 2")
+    else:
+        if not 0 <= seq <= 0xFF:
+            raise ValueError(f"sequence number {seq} not in 0..255")
+        out.append(seq)
+
+
+def _put_addressing(out: bytearray, f: MacFrame, d_sent: bool, s_sent: bool) -> None:
     if d_sent:
         if f.dst_pan is None:
             raise ValueError("this frame sends the destination PAN ID: dst_pan is needed")
@@ -684,49 +981,6 @@ def _build(f: MacFrame) -> bytes:
         )
     if f.src is not None:
         out += f.src.to_bytes()
-
-    aux = f.aux
-    mic_len = 0
-    if aux is not None:
-        if version == 0:
-            raise ValueError("2003 security (frame version 0) is not supported")
-        if not v2 and (aux.frame_counter is None or aux.asn_in_nonce):
-            raise ValueError("frame counter suppression and ASN in nonce need frame version 2")
-        if f.payload_ies:
-            raise ValueError("a secured frame carries its payload IEs inside its secured payload")
-        mic_len = aux.mic_len
-        if len(f.payload) < mic_len:
-            raise ValueError(f"secured payload shorter than its {mic_len}-octet MIC")
-        fc |= 0x08
-        out += aux.to_bytes()
-    elif f.secured_payload_ies:
-        raise ValueError("secured_payload_ies needs an auxiliary security header")
-
-    if f.ie_present:
-        if not v2:
-            raise ValueError("IEs need frame version 2")
-        fc |= 0x200
-        for hie in f.header_ies:
-            out += hie.to_bytes()
-        if aux is None:
-            if f.payload_ies:
-                out += _HT1_OCTETS
-                for pie in f.payload_ies:
-                    out += pie.to_bytes()
-                if f.payload:
-                    out += _PT_OCTETS
-            elif f.payload:
-                out += _HT2_OCTETS
-        elif f.secured_payload_ies:
-            out += _HT1_OCTETS
-        elif len(f.payload) > mic_len:
-            out += _HT2_OCTETS
-    elif f.header_ies or f.payload_ies or f.secured_payload_ies:
-        raise ValueError("IEs need ie_present=True")
-    out += f.payload
-    out[0] = fc & 0xFF
-    out[1] = fc >> 8
-    return bytes(out)
 
 
 def _pan_octets(pan: int) -> bytes:
@@ -763,10 +1017,14 @@ def parse_mpdu_unchecked(mpdu: bytes) -> MacFrame:
     :class:`FrameError`."""
     n = len(mpdu)
     if n < 2:
+        if n and mpdu[0] & 0x0F == FrameType.MULTIPURPOSE:  # short form, no sequence number
+            raise FrameError("truncated sequence number", 1)
         raise FrameError("truncated frame control", 0)
     fc = mpdu[0] | mpdu[1] << 8
     ftype, dmode, version, smode = fc & 7, (fc >> 10) & 3, (fc >> 12) & 3, fc >> 14
     if ftype > 3 or version == 3 or dmode == 1 or smode == 1:
+        if ftype == FrameType.MULTIPURPOSE:
+            return _parse_multipurpose(mpdu)
         _check_fc(ftype, dmode, version, smode)
     if version < 2 and fc & 0x308:
         if fc & 0x100:
@@ -855,4 +1113,89 @@ def parse_mpdu_unchecked(mpdu: bytes) -> MacFrame:
         payload_ies,
         mpdu[pos:],
         secured_pies,
+    )
+
+
+def _parse_multipurpose(mpdu: bytes) -> MacFrame:
+    """A multipurpose frame (type 5): the 1- or 2-octet frame control, then the general
+    layout with at most one PAN ID (see the module docstring)."""
+    n = len(mpdu)
+    fc = mpdu[0]
+    long_fc = bool(fc & 0x08)
+    dmode, smode = (fc >> 4) & 3, fc >> 6
+    if dmode == 1:
+        raise FrameError("reserved destination addressing mode 1", 0)
+    if smode == 1:
+        raise FrameError("reserved source addressing mode 1", 0)
+    pos = 1
+    if long_fc:
+        fc |= mpdu[1] << 8  # the caller saw at least 2 octets
+        pos = 2
+        if fc & 0x3000:
+            raise FrameError(f"reserved multipurpose frame version {(fc >> 12) & 3}", 1)
+    if fc & 0x400:
+        seq = None
+    else:
+        if pos >= n:
+            raise FrameError("truncated sequence number", pos)
+        seq = mpdu[pos]
+        pos += 1
+    pan = src_pan = None
+    dst = src = None
+    if fc & 0x100:
+        if pos + 2 > n:
+            raise FrameError("truncated PAN ID", pos)
+        pan = mpdu[pos] | mpdu[pos + 1] << 8
+        pos += 2
+    if dmode:
+        end = pos + _ADDR_LEN[dmode]
+        if end > n:
+            raise FrameError("truncated destination address", pos)
+        dst = Address(_ADDR_MODES[dmode], int.from_bytes(mpdu[pos:end], "little"))
+        pos = end
+    if smode:
+        end = pos + _ADDR_LEN[smode]
+        if end > n:
+            raise FrameError("truncated source address", pos)
+        src = Address(_ADDR_MODES[smode], int.from_bytes(mpdu[pos:end], "little"))
+        pos = end
+        src_pan = pan
+
+    aux = None
+    bound = n
+    if fc & 0x200:
+        aux, pos = _parse_aux(mpdu, pos, 2)
+        bound = n - _MIC_LEN[aux.level]
+        if bound < pos:
+            raise FrameError(f"frame shorter than its {_MIC_LEN[aux.level]}-octet MIC", pos)
+    header_ies: tuple[HeaderIE, ...] = ()
+    payload_ies: tuple[PayloadIE, ...] = ()
+    secured_pies = False
+    ie_present = bool(fc & 0x8000)
+    if ie_present:
+        hies, pos, term = _parse_header_ies(mpdu, pos, bound)
+        header_ies = tuple(hies)
+        if aux is not None:
+            secured_pies = term == _HT1
+        elif term == _HT1:
+            pies, pos = _parse_payload_ies(mpdu, pos)
+            payload_ies = tuple(pies)
+    return MacFrame(
+        FrameType.MULTIPURPOSE,
+        seq,
+        pan,
+        dst,
+        src_pan,
+        src,
+        FrameVersion.V2015,
+        bool(fc & 0x800),
+        bool(fc & 0x4000),
+        False,
+        ie_present,
+        aux,
+        header_ies,
+        payload_ies,
+        mpdu[pos:],
+        secured_pies,
+        long_fc,
     )

@@ -21,16 +21,27 @@ from ETSI TS 102 887, which was not available):
   F0 / spacing: [src] (Atmel ``ieee_154g.h``), their N computed to fit the band, their bit
   rates and modulation indices: [mem]. Whether SMWAP uses any of these plans is unknown.
 
-Not supported: FEC (coded SFDs are recognised and refused), mode-switch PHRs, and the 32-bit
-SFDs of 4-FSK framing (a 4-FSK mode is described for air time only).
+FEC (rate 1/2 NRNSC or RSC, with the interleaver) is done in software by :mod:`.fec` when
+``build_ppdu(..., fec=...)`` is asked for it or ``parse_ppdu`` sees a coded SFD; that module's
+docstring says which details are confirmed and how. Coded or not, the PHR's frame length
+counts PSDU octets before coding. In a coded PPDU everything after the SFD is code bits,
+packed and sent MSB first (``ppdu_bits(octets, len(octets))``).
+
+Timing: :func:`airtime_s` (with or without FEC) and :func:`ack_wait_s`. Channel plans beyond
+the three modes here are in :mod:`.channels`.
+
+Not supported: mode-switch PHRs, and the 32-bit SFDs of 4-FSK framing (a 4-FSK mode is
+described for air time only, with the 2-FSK SHR length).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import fec as _fec
 from .errors import PhyError
 from .fcs import _BITREV
+from .fec import FecScheme
 
 __all__ = [
     "EU_863_MODE_1",
@@ -43,9 +54,11 @@ __all__ = [
     "SFD_UNCODED_0",
     "SFD_UNCODED_1",
     "TURNAROUND_S",
+    "FecScheme",
     "Phr",
     "PhyMode",
     "Ppdu",
+    "ack_wait_s",
     "airtime_s",
     "build_ppdu",
     "parse_ppdu",
@@ -70,6 +83,7 @@ SFD_CODED_1 = 0x632D
 
 _UNCODED_SFDS = frozenset({SFD_UNCODED_0, SFD_UNCODED_1})
 _CODED_SFDS = frozenset({SFD_CODED_0, SFD_CODED_1})
+_CODED_SFD_FOR = {SFD_UNCODED_0: SFD_CODED_0, SFD_UNCODED_1: SFD_CODED_1}  # same phyMRFSKSFD
 
 _MIN_PREAMBLE, _MAX_PREAMBLE = 4, 1000  # phyFSKPreambleLength range [IEEE]
 
@@ -85,6 +99,7 @@ class PhyMode:
     channel_spacing_hz: int
     chan_center_freq0_hz: int
     n_channels: int
+    source: str = ""  # where the numbers come from (see channels.py)
 
     def channel_freq_hz(self, ch: int) -> int:
         """Centre frequency of channel ``ch`` (0..n_channels-1)."""
@@ -93,9 +108,30 @@ class PhyMode:
         return self.chan_center_freq0_hz + ch * self.channel_spacing_hz
 
 
-EU_863_MODE_1 = PhyMode("EU_863_MODE_1", 50_000, "2-FSK", 1.0, 200_000, 863_125_000, 34)
-EU_863_MODE_2 = PhyMode("EU_863_MODE_2", 100_000, "2-FSK", 1.0, 400_000, 863_225_000, 17)
-EU_863_MODE_3 = PhyMode("EU_863_MODE_3", 200_000, "4-FSK", 0.33, 400_000, 863_225_000, 17)
+_SRC_4G = "802.15.4g-2012 EU 863-870 MHz table; "
+EU_863_MODE_1 = PhyMode(
+    "EU_863_MODE_1", 50_000, "2-FSK", 1.0, 200_000, 863_125_000, 34, _SRC_4G + "TI 15.4-stack [src]"
+)
+EU_863_MODE_2 = PhyMode(
+    "EU_863_MODE_2",
+    100_000,
+    "2-FSK",
+    1.0,
+    400_000,
+    863_225_000,
+    17,
+    _SRC_4G + "F0/spacing Atmel ieee_154g.h [src], N computed, rate and h [mem]",
+)
+EU_863_MODE_3 = PhyMode(
+    "EU_863_MODE_3",
+    200_000,
+    "4-FSK",
+    0.33,
+    400_000,
+    863_225_000,
+    17,
+    _SRC_4G + "F0/spacing Atmel ieee_154g.h [src], N computed, rate and h [mem]",
+)
 
 PHY_MODES: dict[str, PhyMode] = {m.name: m for m in (EU_863_MODE_1, EU_863_MODE_2, EU_863_MODE_3)}
 
@@ -181,56 +217,88 @@ def build_ppdu(
     whitened: bool = True,
     preamble_octets: int = 4,
     sfd: int = SFD_UNCODED_0,
+    fec: FecScheme | None = None,
+    fec_interleaving: bool = True,
 ) -> bytes:
     """SHR + PHR + (whitened) PSDU, as octet values.
 
-    ``psdu`` is the MPDU with its FCS; ``fcs_len`` only sets the PHR FCS-type bit.
+    ``psdu`` is the MPDU with its FCS; ``fcs_len`` only sets the PHR FCS-type bit. With
+    ``fec`` ("nrnsc" or "rsc") PHR and PSDU are coded: ``sfd`` may be given as either SFD of
+    its group (phyMRFSKSFD 0 or 1) and the coded one is sent; ``fec_interleaving=False`` is
+    allowed for RSC only. Without ``fec`` a coded SFD is refused.
     """
     if len(psdu) > MAX_PSDU_LEN:
         raise ValueError(f"PSDU of {len(psdu)} octets is longer than {MAX_PSDU_LEN}")
     if not _MIN_PREAMBLE <= preamble_octets <= _MAX_PREAMBLE:
         raise ValueError(f"preamble_octets {preamble_octets} not in 4..1000")
-    if sfd in _CODED_SFDS:
-        raise ValueError("FEC-coded frames not supported")
-    if sfd not in _UNCODED_SFDS:
+    if sfd not in _UNCODED_SFDS and sfd not in _CODED_SFDS:
         raise ValueError(f"unknown SFD 0x{sfd:04X}")
     phr = Phr(len(psdu), fcs_len, whitened)
-    body = whiten(psdu) if whitened else psdu
-    return b"\x55" * preamble_octets + sfd.to_bytes(2, "big") + phr.to_bytes() + body
+    shr = b"\x55" * preamble_octets
+    if fec is None:
+        if sfd in _CODED_SFDS:
+            raise ValueError(f"SFD 0x{sfd:04X} is for FEC-coded frames: pass fec=")
+        body = whiten(psdu) if whitened else psdu
+        return shr + sfd.to_bytes(2, "big") + phr.to_bytes() + body
+    sfd = _CODED_SFD_FOR.get(sfd, sfd)
+    coded = _fec.encode_frame(
+        phr.to_bytes(), psdu, fec, interleaved=fec_interleaving, whitened=whitened
+    )
+    return shr + sfd.to_bytes(2, "big") + coded
 
 
 @dataclass(frozen=True, slots=True)
 class Ppdu:
-    """A decoded PPDU. ``psdu`` is de-whitened and still ends with its FCS."""
+    """A decoded PPDU. ``psdu`` is de-whitened (and decoded) and still ends with its FCS.
+
+    ``fec`` is None for an uncoded frame, else the scheme it was decoded with;
+    ``fec_interleaving`` says whether the code bits were interleaved (always for NRNSC).
+    ``fec_corrected_bits`` is how many code bits the Viterbi decoder changed (a link quality
+    figure; not part of equality).
+    """
 
     preamble_octets: int
     sfd: int
     phr: Phr
     psdu: bytes
+    fec: FecScheme | None = None
+    fec_interleaving: bool = True
+    fec_corrected_bits: int = field(default=0, compare=False)
 
     def to_bytes(self) -> bytes:
-        """Encode again with :func:`build_ppdu`."""
+        """Encode again with :func:`build_ppdu` (errors the decoder corrected are gone)."""
         return build_ppdu(
             self.psdu,
             fcs_len=self.phr.fcs_len,
             whitened=self.phr.whitened,
             preamble_octets=self.preamble_octets,
             sfd=self.sfd,
+            fec=self.fec,
+            fec_interleaving=self.fec_interleaving,
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ppdu:
-        """Same as :func:`parse_ppdu`."""
+        """Same as :func:`parse_ppdu` with its defaults."""
         return parse_ppdu(data)
 
 
-def parse_ppdu(ppdu: bytes) -> Ppdu:
-    """Decode SHR + PHR + PSDU octets; raises only :class:`PhyError`.
+def parse_ppdu(
+    ppdu: bytes, *, fec_scheme: FecScheme | None = None, fec_interleaving: bool = True
+) -> Ppdu:
+    """Decode SHR + PHR + PSDU octets; raises only :class:`PhyError` for bad octets.
 
     The input starts with the preamble. Any number of 0x55 octets is accepted, including
     fewer than were sent (a receiver may miss the first ones while it settles) and none.
     Octets after the PHR's frame length are ignored. The FCS is not checked here.
+
+    A coded SFD selects FEC decoding. The code (phyFskFecScheme) and RSC interleaving
+    (phyFskFecInterleavingRsc) are not sent on air: give them if known; with
+    ``fec_scheme=None`` both codes are tried on the PHR and the better one is kept.
+    ``ValueError`` if ``fec_scheme`` is not None, "nrnsc" or "rsc".
     """
+    if fec_scheme is not None and fec_scheme not in _fec.FEC_SCHEMES:
+        raise ValueError(f"fec_scheme must be None, 'nrnsc' or 'rsc', not {fec_scheme!r}")
     n = len(ppdu)
     i = 0
     while i < n and ppdu[i] == PREAMBLE_OCTET:
@@ -240,7 +308,7 @@ def parse_ppdu(ppdu: bytes) -> Ppdu:
     sfd = (ppdu[i] << 8) | ppdu[i + 1]
     if sfd not in _UNCODED_SFDS:
         if sfd in _CODED_SFDS:
-            raise PhyError("FEC-coded frames not supported", i)
+            return _parse_coded(ppdu, i, sfd, fec_scheme, fec_interleaving)
         raise PhyError(f"unknown SFD 0x{sfd:04X}", i)
     if n - i < 4:
         raise PhyError("truncated PHR", i + 2)
@@ -256,9 +324,32 @@ def parse_ppdu(ppdu: bytes) -> Ppdu:
     return Ppdu(i, sfd, phr, whiten(body) if phr.whitened else body)
 
 
+def _parse_coded(
+    ppdu: bytes, i: int, sfd: int, scheme: FecScheme | None, interleaving: bool
+) -> Ppdu:
+    start = i + 2
+    coded = ppdu[start:]
+    try:
+        phr_octets, found = _fec.decode_phr(coded, scheme, interleaved=interleaving)
+        phr = Phr.from_bytes(phr_octets)
+    except PhyError as e:
+        raise PhyError(e.reason, start + e.offset) from None
+    il = interleaving or found == "nrnsc"
+    try:
+        frame = _fec.decode_frame(
+            coded, phr.frame_length, found, interleaved=il, whitened=phr.whitened
+        )
+    except PhyError as e:
+        raise PhyError(e.reason, start + e.offset) from None
+    if frame.phr != phr_octets:
+        raise PhyError("coded PHR decodes differently with the whole frame", start)
+    return Ppdu(i, sfd, phr, frame.psdu, found, il, frame.corrected_bits)
+
+
 def ppdu_bits(ppdu_octets: bytes, header_len: int) -> str:
     """The on-air bit string of a PPDU: the first ``header_len`` octets (SHR + PHR) MSB
-    first, the rest (PSDU) LSB first."""
+    first, the rest (PSDU) LSB first. For a coded PPDU pass ``len(ppdu_octets)``: its code
+    bits all go MSB first."""
     out = []
     for part in (ppdu_octets[:header_len], ppdu_octets[header_len:].translate(_BITREV)):
         if part:
@@ -266,7 +357,38 @@ def ppdu_bits(ppdu_octets: bytes, header_len: int) -> str:
     return "".join(out)
 
 
-def airtime_s(mode: PhyMode, psdu_len: int, preamble_octets: int = 4) -> float:
-    """Seconds on air for a PSDU of ``psdu_len`` octets: (preamble + 2 SFD + 2 PHR + PSDU)
-    octets at the mode's bit rate."""
-    return (preamble_octets + 4 + psdu_len) * 8 / mode.bitrate_bps
+def airtime_s(
+    mode: PhyMode, psdu_len: int, preamble_octets: int = 4, *, fec: bool = False
+) -> float:
+    """Seconds on air for a PSDU of ``psdu_len`` octets: preamble, 2 SFD octets, then PHR
+    and PSDU (2 + ``psdu_len`` octets) at the mode's bit rate. With ``fec`` the PHR, PSDU,
+    3 tail bits and the pad bits go out as two code bits each (:func:`.fec.coded_octets`)."""
+    body = _fec.coded_octets(psdu_len) if fec else 2 + psdu_len
+    return (preamble_octets + 2 + body) * 8 / mode.bitrate_bps
+
+
+IMM_ACK_MPDU_LEN = 3
+"""Frame control and sequence number of an Imm-Ack; the FCS comes on top."""
+
+
+def ack_wait_s(
+    mode: PhyMode,
+    *,
+    fcs_len: int = 4,
+    fec: bool = False,
+    preamble_octets: int = 4,
+    margin_s: float = 0.001,
+) -> float:
+    """How long a sender waits for an Imm-Ack after the last bit of its frame:
+    AIFS (aTurnaroundTime, 1 ms for SUN PHYs) + the Imm-Ack's air time + ``margin_s``.
+
+    The margin is our choice, not the standard's (macAckWaitDuration for SUN PHYs was not
+    checked here): it covers SFD detection and clock tolerance. For mode #1 (50 kb/s) with
+    CRC-32 this gives 1 + 2.4 + 1 = 4.4 ms.
+    """
+    if fcs_len not in (2, 4):
+        raise ValueError(f"fcs_len must be 2 or 4, not {fcs_len!r}")
+    if margin_s < 0:
+        raise ValueError("margin_s must not be negative")
+    ack = airtime_s(mode, IMM_ACK_MPDU_LEN + fcs_len, preamble_octets, fec=fec)
+    return TURNAROUND_S + ack + margin_s
