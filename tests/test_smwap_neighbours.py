@@ -133,3 +133,46 @@ def test_forget() -> None:
     assert len(t) == 0 and t.get(METER) is None
     with pytest.raises(ValueError):
         NeighbourTable(max_entries=0)
+
+
+def test_receiver_notes_unsupported_and_bad_frame_too() -> None:
+    # Regression: Receiver returned these two outcomes but did not note them in the table,
+    # so the per-neighbour "unsupported" and "bad_frames" counters stayed at 0.
+    from ihd.smwap.fcs import compute_fcs
+    from ihd.smwap.mac import AuxSecurityHeader, FrameType, FrameVersion, MacFrame
+    from ihd.smwap.receiver import Receiver
+    from ihd.smwap.security import Key, KeyTable
+
+    keys = KeyTable()
+    keys.add_index(1, Key(bytes(16)))
+    rx = Receiver(keys=keys)
+    display = Address.short(1)
+    frames = {
+        # TSCH: ASN in the nonce (with a frame counter, so the replay check passes it on).
+        "unsupported": MacFrame.data(
+            src=METER,
+            dst=display,
+            dst_pan=0x1D1D,
+            seq=1,
+            payload=bytes(8),
+            version=FrameVersion.V2015,
+            aux=AuxSecurityHeader(5, 3, key_index=1, asn_in_nonce=True),
+        ),
+        # A 2006 MAC command whose secured payload is only the MIC: no Command ID.
+        "bad_frame": MacFrame.data(
+            src=METER,
+            dst=display,
+            dst_pan=0x1D1D,
+            seq=2,
+            payload=bytes(4),
+            aux=AuxSecurityHeader(5, 4, key_index=1),
+            frame_type=FrameType.COMMAND,
+        ),
+    }
+    for outcome, frame in frames.items():
+        raw = frame.to_bytes()
+        got = rx.receive(raw + compute_fcs(raw, 4), 4, rssi_dbm=-70.0, now=1.0)
+        assert got.outcome == outcome
+    n = rx.neighbours.get(METER)
+    assert n is not None
+    assert (n.unsupported, n.bad_frames, n.frames) == (1, 1, 2)

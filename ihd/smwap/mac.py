@@ -58,7 +58,7 @@ takes a few microseconds): octets are read by index, not with ``struct``.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 
 from .errors import FrameError
@@ -111,7 +111,6 @@ BROADCAST_PAN = 0xFFFF
 _SUPPORTED_TYPES = (FrameType.BEACON, FrameType.DATA, FrameType.ACK, FrameType.COMMAND)
 _VERSIONS = (FrameVersion.V2003, FrameVersion.V2006, FrameVersion.V2015)
 _ADDR_LEN = (0, -1, 2, 8)  # by addressing mode; -1: reserved
-_ADDR_MODES = (AddrMode.NONE, AddrMode.NONE, AddrMode.SHORT, AddrMode.EXTENDED)
 _KEY_ID_LEN = (0, 1, 5, 9)  # key source + key index octets, by key identifier mode
 _MIC_LEN = (0, 4, 8, 16, 0, 4, 8, 16)  # by security level
 
@@ -411,7 +410,31 @@ def _parse_aux(buf: bytes, pos: int, version: int) -> tuple[AuxSecurityHeader, i
     if kim:
         key_source = buf[i : end - 1]
         key_index = buf[end - 1]
-    return AuxSecurityHeader(level, counter, key_index, key_source, bool(sc & 0x40)), end
+    aux = _new(AuxSecurityHeader)  # values are in range by construction: no __post_init__
+    _set_aux_level(aux, level)
+    _set_aux_counter(aux, counter)
+    _set_aux_key_index(aux, key_index)
+    _set_aux_key_source(aux, key_source)
+    _set_aux_asn(aux, bool(sc & 0x40))
+    return aux, end
+
+
+# Fast construction of parsed values. A frozen dataclass's __init__ sets each field through
+# object.__setattr__ (and AuxSecurityHeader's __post_init__ then checks ranges that the
+# parser's values are in by construction), which costs more than the parse itself. The
+# parser fills the slots directly through their descriptors instead: the objects are the
+# same (same class and fields, so the same equality, hash, repr and pickling).
+_new = object.__new__
+_AUX_FIELDS = ("level", "frame_counter", "key_index", "key_source", "asn_in_nonce")
+if tuple(f.name for f in fields(AuxSecurityHeader)) != _AUX_FIELDS:  # pragma: no cover
+    raise RuntimeError("AuxSecurityHeader fields changed: update _AUX_FIELDS and _parse_aux")
+(
+    _set_aux_level,
+    _set_aux_counter,
+    _set_aux_key_index,
+    _set_aux_key_source,
+    _set_aux_asn,
+) = (getattr(AuxSecurityHeader, n).__set__ for n in _AUX_FIELDS)
 
 
 # --- information elements ------------------------------------------------------------------
@@ -995,6 +1018,111 @@ def build_mpdu(frame: MacFrame, fcs_len: int = 4) -> bytes:
     return body + compute_fcs(body, fcs_len)
 
 
+# --- fast construction of parsed frames (see _new above) -------------------------------------
+
+_MACFRAME_FIELDS = (
+    "frame_type",
+    "seq",
+    "dst_pan",
+    "dst",
+    "src_pan",
+    "src",
+    "version",
+    "frame_pending",
+    "ack_request",
+    "pan_id_compression",
+    "ie_present",
+    "aux",
+    "header_ies",
+    "payload_ies",
+    "payload",
+    "secured_payload_ies",
+    "long_fc",
+)
+if tuple(f.name for f in fields(MacFrame)) != _MACFRAME_FIELDS:  # pragma: no cover
+    raise RuntimeError("MacFrame fields changed: update _MACFRAME_FIELDS and _new_frame")
+(
+    _set_frame_type,
+    _set_seq,
+    _set_dst_pan,
+    _set_dst,
+    _set_src_pan,
+    _set_src,
+    _set_version,
+    _set_frame_pending,
+    _set_ack_request,
+    _set_pan_id_compression,
+    _set_ie_present,
+    _set_aux,
+    _set_header_ies,
+    _set_payload_ies,
+    _set_payload,
+    _set_secured_payload_ies,
+    _set_long_fc,
+) = (getattr(MacFrame, n).__set__ for n in _MACFRAME_FIELDS)
+
+
+def _new_frame(
+    frame_type: FrameType,
+    seq: int | None,
+    dst_pan: int | None,
+    dst: Address | None,
+    src_pan: int | None,
+    src: Address | None,
+    version: FrameVersion,
+    frame_pending: bool,
+    ack_request: bool,
+    pan_id_compression: bool,
+    ie_present: bool,
+    aux: AuxSecurityHeader | None,
+    header_ies: tuple[HeaderIE, ...],
+    payload_ies: tuple[PayloadIE, ...],
+    payload: bytes,
+    secured_payload_ies: bool,
+    long_fc: bool = False,
+) -> MacFrame:
+    """``MacFrame(...)`` with every field given, about twice as fast (parser only)."""
+    f: MacFrame = _new(MacFrame)
+    _set_frame_type(f, frame_type)
+    _set_seq(f, seq)
+    _set_dst_pan(f, dst_pan)
+    _set_dst(f, dst)
+    _set_src_pan(f, src_pan)
+    _set_src(f, src)
+    _set_version(f, version)
+    _set_frame_pending(f, frame_pending)
+    _set_ack_request(f, ack_request)
+    _set_pan_id_compression(f, pan_id_compression)
+    _set_ie_present(f, ie_present)
+    _set_aux(f, aux)
+    _set_header_ies(f, header_ies)
+    _set_payload_ies(f, payload_ies)
+    _set_payload(f, payload)
+    _set_secured_payload_ies(f, secured_payload_ies)
+    _set_long_fc(f, long_fc)
+    return f
+
+
+# Addresses repeat (a display hears a few meters), and Address is immutable, so parsed ones
+# are shared: keyed by their 2 or 8 on-air octets. Bounded: emptied when full, so random
+# frames cannot grow it.
+_ADDR_CACHE: dict[bytes, Address] = {}
+_ADDR_CACHE_MAX = 256
+
+
+def _address(octets: bytes) -> Address:
+    """The address for 2 (short) or 8 (extended) on-air octets; ``Address.from_bytes``."""
+    if type(octets) is not bytes:  # a bytearray or memoryview slice is not a usable key
+        octets = bytes(octets)
+    a = _ADDR_CACHE.get(octets)
+    if a is None:
+        if len(_ADDR_CACHE) >= _ADDR_CACHE_MAX:
+            _ADDR_CACHE.clear()
+        mode = AddrMode.SHORT if len(octets) == 2 else AddrMode.EXTENDED
+        a = _ADDR_CACHE[octets] = Address(mode, int.from_bytes(octets, "little"))
+    return a
+
+
 def parse_mpdu(mpdu: bytes, fcs_len: int) -> MacFrame:
     """Check the FCS, then parse. Raises only :class:`FrameError` for bad octets
     (``ValueError`` if ``fcs_len`` is not 2 or 4)."""
@@ -1059,7 +1187,7 @@ def parse_mpdu_unchecked(mpdu: bytes) -> MacFrame:
         end = pos + _ADDR_LEN[dmode]
         if end > n:
             raise FrameError("truncated destination address", pos)
-        dst = Address(_ADDR_MODES[dmode], int.from_bytes(mpdu[pos:end], "little"))
+        dst = _address(mpdu[pos:end])
         pos = end
     if s_sent:
         if pos + 2 > n:
@@ -1070,7 +1198,7 @@ def parse_mpdu_unchecked(mpdu: bytes) -> MacFrame:
         end = pos + _ADDR_LEN[smode]
         if end > n:
             raise FrameError("truncated source address", pos)
-        src = Address(_ADDR_MODES[smode], int.from_bytes(mpdu[pos:end], "little"))
+        src = _address(mpdu[pos:end])
         pos = end
         if not s_sent:
             src_pan = dst_pan
@@ -1096,7 +1224,7 @@ def parse_mpdu_unchecked(mpdu: bytes) -> MacFrame:
             pies, pos = _parse_payload_ies(mpdu, pos)
             payload_ies = tuple(pies)
 
-    return MacFrame(
+    return _new_frame(
         _SUPPORTED_TYPES[ftype],
         seq,
         dst_pan,
@@ -1151,13 +1279,13 @@ def _parse_multipurpose(mpdu: bytes) -> MacFrame:
         end = pos + _ADDR_LEN[dmode]
         if end > n:
             raise FrameError("truncated destination address", pos)
-        dst = Address(_ADDR_MODES[dmode], int.from_bytes(mpdu[pos:end], "little"))
+        dst = _address(mpdu[pos:end])
         pos = end
     if smode:
         end = pos + _ADDR_LEN[smode]
         if end > n:
             raise FrameError("truncated source address", pos)
-        src = Address(_ADDR_MODES[smode], int.from_bytes(mpdu[pos:end], "little"))
+        src = _address(mpdu[pos:end])
         pos = end
         src_pan = pan
 
@@ -1180,7 +1308,7 @@ def _parse_multipurpose(mpdu: bytes) -> MacFrame:
         elif term == _HT1:
             pies, pos = _parse_payload_ies(mpdu, pos)
             payload_ies = tuple(pies)
-    return MacFrame(
+    return _new_frame(
         FrameType.MULTIPURPOSE,
         seq,
         pan,

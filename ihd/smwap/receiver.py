@@ -18,6 +18,9 @@ outcome                when
 ``replay``             frame counter at or below the source's mark
 ``duplicate``          a MAC retransmission of the last accepted frame
 ``mic_failure``        the MIC does not verify (tampered, or the wrong key)
+``unsupported``        TSCH security (ASN in the nonce) that we do not implement
+``bad_frame``          decrypted, but the plaintext does not parse (payload IEs, or a
+                       2006 MAC command without its Command ID)
 ``ok``                 authentic, fresh: ``Received.frame`` is the plaintext
 =====================  ===========================================================
 
@@ -71,6 +74,8 @@ _NEIGHBOUR_OUTCOME = {
     "replay": Outcome.REPLAY,
     "duplicate": Outcome.DUPLICATE,
     "mic_failure": Outcome.MIC_FAILURE,
+    "unsupported": Outcome.UNSUPPORTED,
+    "bad_frame": Outcome.BAD_FRAME,
 }
 
 
