@@ -34,6 +34,11 @@ class Diagnostics:
         with self._lock:
             self._states[name] = value
 
+    def set_many(self, states: Mapping[str, StateValue]) -> None:
+        """Several states at once (a consistent group, such as the neighbour table)."""
+        with self._lock:
+            self._states.update(states)
+
     def counter(self, name: str) -> int:
         with self._lock:
             return self._counters.get(name, 0)

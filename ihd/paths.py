@@ -21,6 +21,12 @@ class Paths:
     data_dir: Path
     log_dir: Path
     runtime_dir: Path
+    keys_file: Path  # the paired meters' keys (mode 0600), see ihd.smwap.keys
+
+    @property
+    def control_socket(self) -> Path:
+        """Where ``ihd pair``/``unpair`` reach the running display."""
+        return self.runtime_dir / "control.sock"
 
     @property
     def database(self) -> Path:
@@ -50,9 +56,13 @@ def _runtime_dir(name: str, data_dir: Path) -> Path:
 def resolve(*, demo: bool, config_file: Path | None = None, data_dir: Path | None = None) -> Paths:
     name = f"{APP}-demo" if demo else APP
     data = data_dir or Path(platformdirs.user_data_dir(name))
+    # Keys are configuration, not data (the history is copied for support, keys never are);
+    # the demo's keys are the simulator's and stay with its data.
+    keys_dir = data if demo or data_dir else Path(platformdirs.user_config_dir(APP))
     return Paths(
         config_file=config_file or default_config_file(),
         data_dir=data,
         log_dir=Path(platformdirs.user_log_dir(name)) if data_dir is None else data / "log",
         runtime_dir=_runtime_dir(name, data) if data_dir is None else data / "run",
+        keys_file=keys_dir / "keys.json",
     )

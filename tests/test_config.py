@@ -268,7 +268,11 @@ def test_flags_override_every_path(xdg: Path, monkeypatch: pytest.MonkeyPatch) -
     for demo in (False, True):
         p = paths.resolve(demo=demo, config_file=cfg, data_dir=mine)
         assert p == paths.Paths(
-            config_file=cfg, data_dir=mine, log_dir=mine / "log", runtime_dir=mine / "run"
+            config_file=cfg,
+            data_dir=mine,
+            log_dir=mine / "log",
+            runtime_dir=mine / "run",
+            keys_file=mine / "keys.json",
         )
 
 

@@ -24,6 +24,7 @@ from conftest import push_frame, wait_until
 
 from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
+from ihd.app.pairing import PairingStatus
 from ihd.app.pipeline import Pipeline
 from ihd.app.runner import build_pipeline
 from ihd.clock import ManualClock, ScaledClock
@@ -35,6 +36,7 @@ from ihd.meter.reading import Utility
 from ihd.radio.contract import RadioError, RxFrame
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import demo_world
+from ihd.smwap.keys import KeyFile
 from ihd.smwap.receiver import Receiver
 from ihd.smwap.security import SecurityPolicy
 from ihd.store import Store
@@ -326,35 +328,49 @@ def test_housekeeping_rolls_the_day_and_never_overlaps_the_ingest(tmp_path: Path
 
 def test_the_demo_stack_on_a_fast_clock_stores_what_the_household_used(tmp_path: Path) -> None:
     """SimRadio pumping a demo world on a 600x clock, composed by the runner's own
-    build_pipeline. The stored energy is the model's, over the pushes that made it."""
+    build_pipeline, unpaired at first: the display pairs with the electricity meter through
+    the real handshake, then stores exactly the energy the household model used."""
     speed = 600.0
     clock = ScaledClock(T0, speed)
-    world = demo_world(seed=4, start=T0)
+    world = demo_world(seed=4, start=T0, joined=[])  # the meters know no display yet
     diag = Diagnostics()
     radio = SimRadio(world, clock=clock, diag=diag)
+    keyfile = KeyFile(tmp_path / "keys.json")
     pipeline = build_pipeline(
         cfg=Config(),
         db_path=tmp_path / "ihd.db",
         clock=clock,
         radio=radio,
-        meters=world.devices(),
-        keys=world.key_table(),
+        keyfile=keyfile,
+        display_eui64=world.display_eui64,
         diag=diag,
         diag_path=tmp_path / "diag.json",
     )
     seen = Recorder()
     pipeline.add_listener(seen)
+    pairing = pipeline.pairing
+    assert pairing is not None
+    outcomes: list[PairingStatus] = []
+    pairing.listeners.append(outcomes.append)
+    elec_eui = next(e for e, d in world.devices().items() if d.utility is Utility.ELECTRICITY)
     pipeline.start()
     try:
+        assert wait_until(lambda: len(seen.pushes()) == 0 and clock.now() > T0 + 60, 5)
+        pairing.start(world.install_codes()[elec_eui])  # by install code alone (broadcast)
+        assert wait_until(lambda: bool(outcomes) and outcomes[-1].done, 10)
+        assert outcomes[-1].state == "paired" and outcomes[-1].meter == elec_eui
+        assert [m.eui64_text for m in keyfile.load()] == [elec_eui]
         assert wait_until(lambda: len(seen.pushes()) >= 40, 20)  # 400+ simulated seconds
     finally:
         pipeline.stop()
+    steps = [o.step for o in outcomes]
+    assert steps == ["searching", "found", "confirming", "paired"]
+    assert diag.counter("smwap.unknown_key") == 0  # nothing pushed before it joined
 
     # Frames still queued when stop() is called are not decoded (the next start resumes
     # from the stored registers), so the radio may have counted a few more.
     assert diag.counter("radio.frames") >= diag.counter("meter.pushes") >= 40
     assert set(seen.threads[1:]) == {"ihd-ingest"}
-    elec_eui = next(e for e, d in world.devices().items() if d.utility is Utility.ELECTRICITY)
     conn = sqlite3.connect(f"file:{tmp_path / 'ihd.db'}?mode=ro", uri=True)
     try:
         first_ms, last_ms, n = conn.execute(

@@ -817,7 +817,7 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
     from ihd.radio.contract import RxFrame, RxInfo
     from ihd.radio.sim import SimRadio
     from ihd.sim.air import AirRx
-    from ihd.sim.world import DISPLAY_SHORT, PAN_ID, demo_world
+    from ihd.sim.world import PAN_ID, demo_world
     from ihd.smwap.phy import parse_ppdu
     from ihd.tools import sniff
 
@@ -825,8 +825,7 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
     world = demo_world(start=start, corruption=0.03, seed=3)
     clock = ManualClock(start)
     radio = SimRadio(world, clock=clock, pump=False)
-    if hasattr(radio, "set_addresses"):  # the display's radio acknowledges like a chip would
-        radio.set_addresses(eui64="02494844FFFF0001", pan_id=PAN_ID, short=DISPLAY_SHORT.value)
+    radio.set_addresses(eui64=world.display_eui64, pan_id=PAN_ID, short=None)
     heard: list[RxFrame] = []
 
     def on_air(ppdu: bytes, rx: AirRx) -> None:  # a passive sniffer beside the display
@@ -937,7 +936,7 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
                 plain=plain,
             )
             if not ok:
-                assert theirs.get("wpan.fcs_ok") == ["0"], what
+                assert theirs.get("wpan.fcs_ok") == ["0"], (what, theirs)
                 continue
             compare(ours, theirs, what)
     assert kinds.get("data level 5", 0) + kinds.get("data", 0) > 0, kinds

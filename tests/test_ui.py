@@ -29,7 +29,7 @@ from ihd.config import Config
 from ihd.diag import Diagnostics
 from ihd.meter.reading import Utility
 from ihd.radio.sim import SimRadio
-from ihd.sim.world import demo_world
+from ihd.sim.world import PAN_ID, demo_world
 from ihd.smwap.receiver import Receiver
 from ihd.tariff import GBP, tariffs_from_config
 
@@ -54,6 +54,7 @@ def played() -> tuple[Snapshot, object]:
     world = demo_world(seed=3, start=MIDNIGHT - 120, fcs_len=4, tz=TZ)
     clock = ManualClock(MIDNIGHT - 120)
     radio = SimRadio(world, clock=clock, pump=False)
+    radio.set_addresses(eui64=world.display_eui64, pan_id=PAN_ID, short=None)
     ingest = Ingest(
         meters=world.devices(),
         tariffs=tariffs_from_config(Config()),

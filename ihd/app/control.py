@@ -12,11 +12,16 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from ihd.app.pairing import PairingService, PairingStatus
+from ihd.smwap.installcode import InstallCodeError
+from ihd.smwap.keys import PairedMeter
 
 log = logging.getLogger("ihd.control")
 
@@ -118,3 +123,50 @@ def request(path: Path, message: Message, *, timeout: float = 60.0) -> Iterator[
                 yield json.loads(line)
             except ValueError as e:
                 raise ControlError(f"garbled answer from the display: {e}") from None
+
+
+def control_handlers(pairing: PairingService) -> dict[str, Handler]:
+    """The commands a running display answers: pair, unpair, meters, status."""
+
+    def pair(req: Message, reply: Reply) -> None:
+        updates: queue.Queue[PairingStatus] = queue.Queue()
+        meter = req.get("meter")
+        pairing.listeners.append(updates.put)
+        try:
+            try:
+                pairing.start(
+                    str(req.get("install_code", "")),
+                    meter_eui=int(str(meter), 16) if meter else None,
+                    label=str(req.get("label") or ""),
+                )
+            except (InstallCodeError, RuntimeError) as e:
+                reply({"ok": False, "error": str(e)})
+                return
+            while True:
+                try:
+                    status = updates.get(timeout=120)
+                except queue.Empty:
+                    reply({"ok": False, "error": "pairing did not finish"})
+                    return
+                reply({"ok": status.state != "failed", **status.as_dict()})
+                if status.done:
+                    return
+        finally:
+            pairing.listeners.remove(updates.put)
+
+    def unpair(req: Message, reply: Reply) -> None:
+        removed = pairing.unpair(int(str(req.get("meter")), 16))
+        reply({"ok": True, "removed": removed})
+
+    def meters(req: Message, reply: Reply) -> None:
+        reply({"ok": True, "meters": [meter_summary(m) for m in pairing.paired()]})
+
+    def status(req: Message, reply: Reply) -> None:
+        reply({"ok": True, **pairing.status.as_dict()})
+
+    return {"pair": pair, "unpair": unpair, "meters": meters, "status": status}
+
+
+def meter_summary(m: PairedMeter) -> Message:
+    """A paired meter without its keys."""
+    return {"eui64": m.eui64_text, "utility": m.utility, "label": m.label, "pan_id": m.pan_id}

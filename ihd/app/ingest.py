@@ -100,7 +100,7 @@ class Ingest:
         diag: Diagnostics,
         gas_cv_mj_m3: float = 39.5,
         receiver: Receiver | None = None,
-        on_frame: Callable[[Received, RxInfo], None] | None = None,
+        on_frame: Callable[[Received, RxInfo], bool] | None = None,
     ) -> None:
         self.meters = dict(meters)
         self.receiver = receiver or Receiver()
@@ -154,8 +154,11 @@ class Ingest:
         rx = self.receiver.receive(
             frame.psdu, info.fcs_len, rssi_dbm=info.rssi_dbm, lqi=info.lqi, now=info.timestamp
         )
-        if self.on_frame is not None and rx.frame is not None:
-            self.on_frame(rx, info)  # pairing sees every parsed frame
+        # Pairing sees every parsed frame; its own (a KEY_TRANSPORT under the link key, say)
+        # are no business of the data path.
+        if self.on_frame is not None and rx.frame is not None and self.on_frame(rx, info):
+            self.diag.count("smwap.link")
+            return None
         if not rx.ok:
             self.diag.count(_OUTCOME_COUNTER.get(rx.outcome, f"smwap.{rx.outcome}"))
             if rx.outcome not in ("ack", "link", "duplicate"):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
+from ihd.app.pairing import PairingService
 from ihd.clock import Clock
 from ihd.diag import Diagnostics
 from ihd.radio.contract import Radio, RadioError, RxFrame
@@ -47,8 +48,10 @@ class Pipeline:
         clock: Clock,
         diag_path: Path | None = None,
         queue_size: int = 4096,
+        pairing: PairingService | None = None,
     ) -> None:
         self.radio = radio
+        self.pairing = pairing
         self.ingest = ingest
         self.store = store
         self.diag = diag
@@ -91,6 +94,8 @@ class Pipeline:
             self._frames.put_nowait(None)
         for t in self._threads:
             t.join(timeout=5)
+        if self.pairing is not None:
+            self.pairing.stop()
         self.radio.close()
         self.store.close()
         self._write_diag()
@@ -155,6 +160,9 @@ class Pipeline:
                 log.exception("a snapshot listener failed")
 
     def _write_diag(self) -> None:
+        with self._turn:  # the neighbour table belongs to the ingest thread
+            neighbours = self.ingest.receiver.neighbours.snapshot()
+        self.diag.set_many(neighbours)
         if self.diag_path is None:
             return
         try:

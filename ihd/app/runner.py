@@ -21,19 +21,20 @@ from pathlib import Path
 
 from ihd import config as config_mod
 from ihd import logs, paths
+from ihd.app.control import ControlServer, control_handlers
 from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
+from ihd.app.pairing import FRAME_COUNTER_KEY, PairingService, PairingStatus, meter_devices
 from ihd.app.pipeline import Pipeline
 from ihd.app.seed import seed_history
 from ihd.clock import Clock, ScaledClock, WallClock
 from ihd.diag import Diagnostics
-from ihd.meter.device import MeterDevice
 from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio, RadioError
 from ihd.radio.sim import SimRadio
-from ihd.sim.world import SimWorld, demo_world
+from ihd.sim.world import PAN_ID, SimWorld, demo_world
+from ihd.smwap.keys import KeyFile, PairedKeys
 from ihd.smwap.receiver import Receiver
-from ihd.smwap.security import KeyTable
 from ihd.store import Batch, Store, StoreReader
 from ihd.tariff import Tariff, tariffs_from_config
 
@@ -54,6 +55,10 @@ def run_demo(args: argparse.Namespace) -> int:
     p.ensure()
     _file_logging(p, args.verbose)
     clock = ScaledClock(start, args.speed)
+    keyfile = KeyFile(p.keys_file)
+    if args.unpaired:
+        keyfile.save(PairedKeys())  # forget every meter; history stays
+    paired = keyfile.load()
     world = demo_world(
         seed=args.seed,
         start=start,
@@ -63,20 +68,28 @@ def run_demo(args: argparse.Namespace) -> int:
         tz=cfg.timezone,
         gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
         epoch=_sim_epoch(p.database, start - (args.history_days + 1) * 86400),
+        joined=[m.eui64_text for m in paired],  # the meters remember the display
     )
     diag = Diagnostics()
     radio = SimRadio(world, clock=clock, channel=0, diag=diag)
+    codes = world.install_codes()
+    if args.unpaired:
+        print("ihd demo: starting unpaired. Pair with the simulated meters with:", file=sys.stderr)
+        for eui, code in codes.items():
+            print(f"  ihd pair --demo --install-code '{code}'   # {eui}", file=sys.stderr)
+        codes = {}
     return _run(
         args,
         cfg,
         p,
         clock,
         radio,
-        world.devices(),
-        world.key_table(),
+        keyfile,
+        world.display_eui64,
         diag,
         seed_world=world,
         history_days=args.history_days,
+        auto_pair={eui: c for eui, c in codes.items() if paired.get(int(eui, 16)) is None},
     )
 
 
@@ -118,17 +131,22 @@ def run_configured(args: argparse.Namespace) -> int:
     kind = cfg["radio.type"]
     if kind != "sim":  # pragma: no cover - the schema only admits known types
         raise RadioError(f"radio type {kind!r} is not supported by this build")
-    # Until pairing lands, the 'sim' radio is a simulated household on the wall clock.
+    # Until the radio drivers land, the 'sim' radio is a simulated household on the wall
+    # clock. Its meters pair like real ones: `ihd pair --install-code` with a code below.
+    keyfile = KeyFile(p.keys_file)
     world = demo_world(
         seed=1,
         start=clock.now(),
         fcs_len=cfg["radio.fcs_len"],
         tz=cfg.timezone,
         gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
+        joined=[m.eui64_text for m in keyfile.load()],
     )
+    for eui, code in world.install_codes().items():
+        log.info("simulated meter %s has install code %s", eui, code)
     diag = Diagnostics()
     radio: Radio = SimRadio(world, clock=clock, channel=cfg["radio.channel"], diag=diag)
-    return _run(args, cfg, p, clock, radio, world.devices(), world.key_table(), diag)
+    return _run(args, cfg, p, clock, radio, keyfile, world.display_eui64, diag)
 
 
 def _file_logging(p: paths.Paths, verbose: bool) -> None:
@@ -141,30 +159,48 @@ def build_pipeline(
     db_path: Path,
     clock: Clock,
     radio: Radio,
-    meters: dict[str, MeterDevice],
-    keys: KeyTable,
+    keyfile: KeyFile,
+    display_eui64: str,
     diag: Diagnostics,
     diag_path: Path | None = None,
     seed_world: SimWorld | None = None,
     history_days: int = 0,
 ) -> Pipeline:
+    """Every layer, wired; ``keyfile`` holds the paired meters (KeyFileError if unusable)."""
     tariffs: dict[Utility, Tariff] = tariffs_from_config(cfg)
+    paired = keyfile.load()
     store = Store(db_path, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
     if seed_world is not None:
         epoch = seed_world.household.epoch_date.isoformat()
         store.write_now(Batch(state={SIM_EPOCH_KEY: epoch}))
     ingest = Ingest(
-        meters=meters,
+        meters=meter_devices(paired),
         tariffs=tariffs,
         tz=cfg.timezone,
         diag=diag,
         gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
-        receiver=Receiver(keys=keys),
+        receiver=Receiver(keys=paired.key_table()),
     )
+    diag.set("pairing.meters", len(paired))
     now = clock.now()
     with store.reader() as reader:
         ingest.resume(reader, now)
         span = reader.span()
+        counter = int(reader.get_state(FRAME_COUNTER_KEY) or 0)
+    pan = next((m.pan_id for m in paired), PAN_ID if seed_world is not None else None)
+    radio.set_addresses(eui64=display_eui64, pan_id=pan, short=None)
+    pairing = PairingService(
+        radio=radio,
+        clock=clock,
+        keyfile=keyfile,
+        ingest=ingest,
+        display_eui=int(display_eui64, 16),
+        diag=diag,
+        fcs_len=cfg["radio.fcs_len"],
+        frame_counter=counter,
+        save_counter=lambda c: store.submit(Batch(state={FRAME_COUNTER_KEY: str(c)})),
+    )
+    ingest.on_frame = pairing.on_frame
     if seed_world is not None and history_days > 0:
         since = max(span[1], now - history_days * 86400) if span else now - history_days * 86400
         if since < now - 60:
@@ -177,7 +213,13 @@ def build_pipeline(
                 time.monotonic() - t0,
             )
     return Pipeline(
-        radio=radio, ingest=ingest, store=store, diag=diag, clock=clock, diag_path=diag_path
+        radio=radio,
+        ingest=ingest,
+        store=store,
+        diag=diag,
+        clock=clock,
+        diag_path=diag_path,
+        pairing=pairing,
     )
 
 
@@ -187,12 +229,13 @@ def _run(
     p: paths.Paths,
     clock: Clock,
     radio: Radio,
-    meters: dict[str, MeterDevice],
-    keys: KeyTable,
+    keyfile: KeyFile,
+    display_eui64: str,
     diag: Diagnostics,
     *,
     seed_world: SimWorld | None = None,
     history_days: int = 0,
+    auto_pair: dict[str, str] | None = None,
 ) -> int:
     from ihd.ui.app import has_display
 
@@ -203,8 +246,8 @@ def _run(
         db_path=p.database,
         clock=clock,
         radio=radio,
-        meters=meters,
-        keys=keys,
+        keyfile=keyfile,
+        display_eui64=display_eui64,
         diag=diag,
         diag_path=p.diag_snapshot,
         seed_world=seed_world,
@@ -221,9 +264,47 @@ def _run(
             "one line per reading. Use --screenshot PNG to render the UI offscreen.",
             file=sys.stderr,
         )
-    if headless:
-        return _run_headless(pipeline, cfg, args.run_for)
-    return _run_gui(pipeline, cfg, clock, args.run_for, args.screenshot)
+    pairing = pipeline.pairing
+    assert pairing is not None
+    control = ControlServer(p.control_socket, control_handlers(pairing))
+    try:
+        control.start()
+    except OSError as e:  # pairing from the touch screen still works
+        diag.count("control.errors")
+        log.warning("no control socket at %s: %s", p.control_socket, e)
+    if auto_pair:
+        _auto_pair(pairing, auto_pair)
+    try:
+        if headless:
+            return _run_headless(pipeline, cfg, args.run_for)
+        return _run_gui(pipeline, cfg, clock, args.run_for, args.screenshot)
+    finally:
+        control.stop()
+
+
+def _auto_pair(pairing: PairingService, codes: dict[str, str]) -> None:
+    """The demo pairs with its simulated meters, one after the other, for real."""
+    pending = list(codes.items())
+
+    def next_meter(status: PairingStatus | None = None) -> None:
+        if status is not None and not status.done:
+            return
+        if status is not None and status.state == "failed":
+            log.warning("demo: pairing failed: %s", status.message)
+        if not pending:
+            pairing.listeners.remove(next_meter)
+            return
+        eui, code = pending.pop(0)
+        threading.Thread(
+            target=pairing.start,
+            args=(code,),
+            kwargs={"meter_eui": int(eui, 16)},
+            name="ihd-autopair",
+            daemon=True,
+        ).start()
+
+    pairing.listeners.append(next_meter)
+    next_meter()
 
 
 def _run_gui(

@@ -7,7 +7,8 @@ PHR is damaged is dropped here and counted, as a real demodulator would lose it.
 
 Like the AT86RF215 with its address filter and auto-ACK, it acknowledges frames addressed
 to the display that ask for an ACK and pass the FCS, one turnaround time (1 ms) after they
-end, without involving the host.
+end, without involving the host. Like a chip's CSMA-CA, ``transmit`` waits for its own
+last frame (an ACK, say) to end and for a clear channel, backing off a few times.
 
 In ``open()`` it starts the "ihd-sim" thread that advances the simulated household and air
 on the demo clock; ``pump=False`` leaves that to the caller (tests).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 
 from ihd.clock import Clock
@@ -29,6 +31,11 @@ from ihd.smwap.mac import Address, AddrMode, FrameType, MacFrame, build_mpdu, pa
 from ihd.smwap.phy import TURNAROUND_S, build_ppdu, parse_ppdu
 
 log = logging.getLogger("ihd.radio.sim")
+
+#: CSMA-CA as 802.15.4 does it, roughly: up to 4 clear-channel checks with random backoffs
+#: of 1..2^BE unit periods (BE from 3); a SUN unit backoff period is about 1 ms [mem].
+CSMA_BACKOFFS = 4
+CSMA_UNIT_S = 0.001
 
 
 class SimRadio:
@@ -50,11 +57,14 @@ class SimRadio:
         self.pump = pump
         self._rx: queue.Queue[RxFrame] = queue.Queue()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop and by transmit
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()  # guards the world: the sim thread, transmit(), tests
         self._ext: int | None = None
         self._pan: int | None = None
         self._short: int | None = None
+        self._tx_end = 0.0  # when the display's last frame (data or ACK) leaves the air
+        self._backoff = random.Random(0x1D)
         world.attach_display(self._on_air, channel=channel)
 
     def set_addresses(self, *, eui64: str, pan_id: int | None, short: int | None) -> None:
@@ -64,8 +74,16 @@ class SimRadio:
 
     def transmit(self, psdu: bytes, *, fcs_len: int) -> None:
         ppdu = build_ppdu(psdu, fcs_len=fcs_len, whitened=self.world.whitened)
+        air, me = self.world.air, self.world.display
         with self._lock:
-            self.world.transmit_from_display(ppdu, self.clock.now())
+            t = max(self.clock.now(), self.world.now, self._tx_end + TURNAROUND_S)
+            for backoff in range(CSMA_BACKOFFS):
+                if not air.busy(t, me):
+                    break
+                self.diag.count("radio.csma_backoffs")
+                t += self._backoff.randint(1, 2 ** (3 + backoff)) * CSMA_UNIT_S
+            self._tx_end = self.world.transmit_from_display(ppdu, t)
+        self._wake.set()  # the sim thread may be asleep until the next meter push
         self.diag.count("radio.tx_frames")
 
     def open(self) -> None:
@@ -82,6 +100,7 @@ class SimRadio:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -94,8 +113,11 @@ class SimRadio:
     def _run(self) -> None:
         self.run_until(self.clock.now())
         while not self._stop.is_set():
-            nxt = self.world.next_event_time()
-            if not self.clock.sleep_until(nxt, self._stop):
+            self._wake.clear()  # before looking: a transmit from now on wakes the sleep below
+            with self._lock:
+                nxt = self.world.next_event_time()
+            self.clock.sleep_until(nxt, self._wake)
+            if self._stop.is_set():
                 return
             self.run_until(self.clock.now())
 
@@ -135,7 +157,7 @@ class SimRadio:
         ):
             return
         ack = build_mpdu(MacFrame.ack(frame.seq), fcs_len)
-        self.world.air.transmit(
+        self._tx_end = self.world.air.transmit(
             rx.end + TURNAROUND_S,
             self.world.display,
             build_ppdu(ack, fcs_len=fcs_len, whitened=self.world.whitened),

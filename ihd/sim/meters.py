@@ -10,6 +10,7 @@ what the display stores is the model's exact integral, less at most one unit.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 
 from ihd.meter.device import MeterDevice
@@ -20,7 +21,9 @@ from ihd.meter.reading import Reading, Utility
 from ihd.sim.household import Household
 from ihd.smwap import Address, AuxSecurityHeader, MacFrame, build_mpdu
 from ihd.smwap.fcs import compute_fcs
-from ihd.smwap.phy import build_ppdu
+from ihd.smwap.link import MeterLink
+from ihd.smwap.mac import BROADCAST
+from ihd.smwap.phy import EU_863_MODE_1, ack_wait_s, build_ppdu
 from ihd.smwap.security import Key, secure
 
 ENERGY_IMPORT = REGISTERS[(1, 0, 1, 8, 0, 255)]
@@ -101,6 +104,48 @@ class SimMeter:
     counter_epoch: float = COUNTER_EPOCH  # frame counter = deciseconds since this time
     outbox: list[_Outgoing] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    link: MeterLink | None = None  # pairing: pushes go only to displays that joined
+    install_code: str = ""  # as printed on the meter's label
+    rng: random.Random = field(default_factory=random.Random)  # reply jitter
+
+    def _next_counter(self, t: float) -> int:
+        """The meter's one outgoing frame counter, for pushes and pairing replies alike:
+        the clock's deciseconds, or one above the last frame if that is higher."""
+        counter = int((t - self.counter_epoch) * 10)
+        if self.link is not None:
+            counter = max(counter, self.link.frame_counter)
+            self.link.frame_counter = counter + 1
+        return counter
+
+    def destination(self, fallback: Address) -> tuple[Address, bool] | None:
+        """Where a push goes and whether it asks for an ACK: without pairing, ``fallback``
+        (tests of the bare path); with it, the one joined display (acknowledged), several
+        joined displays by broadcast, and nobody (None) before any display joined."""
+        if self.link is None:
+            return fallback, self.ack_request
+        joined = sorted(self.link.joined)
+        if not joined:
+            return None
+        if len(joined) == 1:
+            return Address.ext(joined[0]), True
+        return BROADCAST, False
+
+    def on_frame(
+        self, raw: bytes, frame: MacFrame, now: float, *, fcs_len: int, whitened: bool
+    ) -> None:
+        """A data frame the meter heard: pairing requests and confirms get their replies
+        queued after the Imm-Ack the meter's radio sends first (one ACK wait later)."""
+        if self.link is None:
+            return
+        self._next_counter(now)  # link replies continue the meter's one counter
+        # Every meter in pairing mode answers a broadcast request: a random delay keeps
+        # their answers from colliding, as a CSMA backoff would.
+        jitter = self.rng.uniform(0, 0.4) if frame.dst == BROADCAST else 0.0
+        for mpdu in self.link.receive(raw, frame, now):
+            ppdu = build_ppdu(mpdu + compute_fcs(mpdu, fcs_len), fcs_len=fcs_len, whitened=whitened)
+            at = now + ack_wait_s(EU_863_MODE_1, fcs_len=fcs_len) + jitter
+            self.queue(ppdu, seq=mpdu[2], ack_request=False, at=at)
+            self._count("link_replies")
 
     def schedule_from(self, t: float) -> None:
         """Push next at the first grid time at or after ``t``."""
@@ -143,7 +188,14 @@ class SimMeter:
         ]
 
     def frame(
-        self, t: float, *, pan_id: int, display: Address, fcs_len: int, whitened: bool = True
+        self,
+        t: float,
+        *,
+        pan_id: int,
+        display: Address,
+        fcs_len: int,
+        whitened: bool = True,
+        ack_request: bool | None = None,
     ) -> bytes:
         """The PPDU this meter sends at ``t``; advances its sequence and invoke ids.
 
@@ -156,7 +208,7 @@ class SimMeter:
         src = Address.from_eui64(self.device.eui64)
         aux = None
         if self.network_key is not None:
-            counter = int((t - self.counter_epoch) * 10)
+            counter = self._next_counter(t)
             aux = AuxSecurityHeader(5, frame_counter=counter, key_index=self.key_index)
         mac = MacFrame.data(
             src=src,
@@ -165,7 +217,7 @@ class SimMeter:
             seq=self.seq,
             payload=apdu,
             aux=aux,
-            ack_request=self.ack_request,
+            ack_request=self.ack_request if ack_request is None else ack_request,
         )
         raw = (
             secure(mac, self.network_key, src_ext=src.value) if self.network_key else mac.to_bytes()
@@ -186,11 +238,21 @@ class SimMeter:
     ) -> list[bytes]:
         """Do what is due at ``now``: a scheduled push, a retry. Returns PPDUs to send."""
         if self.next_push <= now:
-            seq = self.seq
-            ppdu = self.frame(
-                self.next_push, pan_id=pan_id, display=display, fcs_len=fcs_len, whitened=whitened
-            )
-            self.queue(ppdu, seq=seq, ack_request=self.ack_request, at=self.next_push)
+            to = self.destination(display)
+            if to is None:
+                self._count("not_joined")  # a real meter keeps its data to itself
+            else:
+                seq = self.seq
+                dst, ack = to
+                ppdu = self.frame(
+                    self.next_push,
+                    pan_id=pan_id,
+                    display=dst,
+                    fcs_len=fcs_len,
+                    whitened=whitened,
+                    ack_request=ack,
+                )
+                self.queue(ppdu, seq=seq, ack_request=ack, at=self.next_push)
             self.next_push += self.interval_s
         out = []
         for o in [o for o in self.outbox if o.due <= now]:
