@@ -115,6 +115,12 @@ def parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete the demo's history and start again"
     )
     demo.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="start with no meter paired (history stays) to show pairing; "
+        "prints the simulated meters' install codes for `ihd pair --demo`",
+    )
+    demo.add_argument(
         "--fcs",
         type=int,
         choices=(2, 4),
@@ -151,9 +157,49 @@ def parser() -> argparse.ArgumentParser:
     diag.add_argument("--demo", action="store_true", help="look at the demo's data directory")
     diag.add_argument("--json", action="store_true", help="machine-readable output")
 
+    from ihd.tools import pair as pair_tool
+
+    for name, (help_text, description) in pair_tool.COMMANDS.items():
+        cmd_parser = sub.add_parser(name, help=help_text, description=description)
+        _common(cmd_parser)
+        pair_tool.add_arguments(name, cmd_parser)
+
     cfg = sub.add_parser("config", help="check or show the configuration")
     _common(cfg)
     cfg.add_argument("--example", action="store_true", help="print a commented default config")
+
+    from ihd.tools import decode as decode_tool
+    from ihd.tools import sniff as sniff_tool
+
+    decode = sub.add_parser(
+        "decode",
+        help="explain one frame field by field; check its FCS and MIC",
+        description="Explain one SMWAP frame, a PSDU (MPDU + FCS) or a whole PPDU, field by\n"
+        "field. With --key, verify the MIC and print the plaintext. A bare PSDU without\n"
+        "--fcs is tried with both FCS lengths; a PPDU's PHR says which one it uses.\n\n"
+        "exit status: 0 ok, 1 bad input, 3 bad FCS, 4 MIC failure (2: usage error);\n"
+        "the reason is one line on stderr. Keys are never printed.",
+        epilog="examples:\n"
+        "  ihd decode 02006AE479                  an Imm-Ack; says which FCS length checks\n"
+        "  ihd decode 69D82A34...  --key KEYHEX   verify the MIC, print the plaintext\n"
+        "  ihd decode 55555555904E082C...         a whole PPDU: the PHR gives the FCS",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    decode_tool.add_arguments(decode)
+    sniff = sub.add_parser(
+        "sniff",
+        help="print every frame on the (simulated) air; write a pcap",
+        description="Listen on the simulated household's air beside the display and print\n"
+        "one line per frame: time, RSSI, channel, FCS, type, addresses, security and the\n"
+        "DLMS readings of pushes that decrypt. --pcap writes the same frames for\n"
+        "Wireshark/tshark (802.15.4 TAP, link type 283).",
+        epilog="examples:\n"
+        "  ihd sniff --speed 60 --count 20         twenty frames, a minute a second\n"
+        "  ihd sniff --pcap air.pcap --seconds 30  then: wireshark air.pcap\n"
+        "  ihd sniff --pcap - | wireshark -k -i -  live in Wireshark (lines on stderr)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sniff_tool.add_arguments(sniff)
 
     sub.add_parser("version", help="print the version")
     return ap
@@ -173,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ihd.config import ConfigError
     from ihd.radio.contract import RadioError
+    from ihd.smwap.keys import KeyFileError
     from ihd.store import StoreError
 
     try:
@@ -188,7 +235,19 @@ def main(argv: list[str] | None = None) -> int:
             return _diag(args)
         if cmd == "config":
             return _config(args)
-    except (ConfigError, StoreError, RadioError) as e:
+        if cmd == "decode":
+            from ihd.tools import decode as decode_tool
+
+            return decode_tool.run(args)
+        if cmd == "sniff":
+            from ihd.tools import sniff as sniff_tool
+
+            return sniff_tool.run(args)
+        if cmd in ("pair", "unpair", "meters"):
+            from ihd.tools import pair as pair_tool
+
+            return pair_tool.run(args)
+    except (ConfigError, StoreError, RadioError, KeyFileError) as e:
         print(f"ihd: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # e.g. --data-dir is a file, or not writable

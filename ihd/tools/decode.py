@@ -7,14 +7,17 @@ header, auxiliary security header, IEs, payload, FCS; with ``--key`` it verifies
 shows the plaintext, and a DLMS push in it is decoded into readings.
 
 Input: a PPDU is recognised by its 0x55 preamble followed by a known SFD; its PHR gives the
-FCS length. A bare PSDU uses ``--fcs`` if given; without it both FCS lengths are tried and
-the output says which one checks. The nonce needs the sender's EUI-64: the frame's extended
-source address, or ``--src`` when the frame carries a short one.
+FCS length (an FEC-coded PPDU is decoded first). A bare PSDU uses ``--fcs`` if given;
+without it both FCS lengths are tried and the output says which one checks. The nonce needs
+the sender's EUI-64: the frame's extended source address, or ``--src`` when the frame
+carries a short one. With a key, the decrypted octets are also printed on one line,
+``plaintext: HEX``, for copying.
 
 Exit status: 0 everything checks; 1 the input is not hex, not a frame, or cannot be checked
-(no EUI-64 for the nonce, a malformed key); 2 the FCS fails; 3 the MIC fails (or the
-security layer refuses the frame). The first failure in receive order decides, and its reason
-is one line on stderr. Keys are never printed, not even in errors.
+(no EUI-64 for the nonce, a malformed key); 3 the FCS fails; 4 the MIC fails (or the
+security layer refuses the frame). 2 is left to usage errors, as argparse exits with 2. The
+first failure in receive order decides, and its reason is one line on stderr; later ones
+are notes. Keys are never printed, not even in errors.
 
 Names of command IDs, header IEs and payload IE groups are from IEEE 802.15.4-2015 tables
 7-49, 7-7 and 7-15 [mem]; they are labels only and change nothing that is checked.
@@ -23,6 +26,7 @@ Names of command IDs, header IEs and payload IE groups are from IEEE 802.15.4-20
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from ihd.meter.dlms import TAG_DATA_NOTIFICATION, MeterDecodeError, decode_push
 from ihd.meter.reading import Utility
 from ihd.smwap.errors import FrameError, PhyError
 from ihd.smwap.fcs import check_fcs
+from ihd.smwap.fec import coded_octets
 from ihd.smwap.mac import (
     Address,
     AddrMode,
@@ -65,7 +70,7 @@ __all__ = [
     "run",
 ]
 
-EXIT_OK, EXIT_INPUT, EXIT_FCS, EXIT_MIC = 0, 1, 2, 3
+EXIT_OK, EXIT_INPUT, EXIT_FCS, EXIT_MIC = 0, 1, 3, 4  # 2: argparse's usage errors
 
 _SFD_NAMES = {
     SFD_UNCODED_0: "uncoded, phyMRFSKSFD 0",
@@ -95,6 +100,7 @@ _TYPE_NAMES = {
     FrameType.DATA: "data",
     FrameType.ACK: "ack",
     FrameType.COMMAND: "MAC command",
+    FrameType.MULTIPURPOSE: "multipurpose",
 }
 _COMMAND_NAMES = {
     0x01: "association request",
@@ -131,6 +137,8 @@ _PAYLOAD_IE_NAMES = {
     0xF: "payload termination",
 }
 _HT1, _HT2 = b"\x00\x3f", b"\x80\x3f"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_MIN_MPDU = 2  # the shortest MAC frame: a frame control (a short multipurpose one + seq)
 _PT = b"\x00\xf8"
 
 
@@ -177,12 +185,15 @@ class Explanation:
     checks: list[str] = field(default_factory=list)
     frame: MacFrame | None = None
     plaintext: MacFrame | None = None
+    plaintext_octets: bytes | None = None  # the decrypted (or MIC-only clear) octets
     fcs_len: int | None = None
 
     def fail(self, status: int, reason: str) -> None:
-        """Record a failure; the first one decides the exit status."""
+        """Record a failure; the first one decides the exit status, later ones are notes."""
         if self.status == EXIT_OK:
             self.status, self.reason = status, reason
+        else:
+            self.notes.append(f"also: {reason}")
 
     def text(self) -> str:
         """The explanation as printed (no trailing newline)."""
@@ -191,6 +202,8 @@ class Explanation:
             lines.append(sec.title)
             for f in sec.fields:
                 lines.extend(_field_lines(f))
+        if self.plaintext_octets is not None:
+            lines.append(f"plaintext: {self.plaintext_octets.hex().upper() or '(none)'}")
         lines.extend(f"note: {n}" for n in self.notes)
         if self.status:
             lines.append(f"result: FAILED: {self.reason}")
@@ -228,12 +241,12 @@ def parse_hex(text: str) -> bytes:
     digits = "".join(t.split()).replace(":", "").replace("-", "").replace("_", "")
     if not digits:
         raise ValueError("no hex digits")
+    bad = next((c for c in digits if c not in _HEX_DIGITS), None)
+    if bad is not None:
+        raise ValueError(f"{bad!r} is not a hex digit")
     if len(digits) % 2:
         raise ValueError(f"odd number of hex digits ({len(digits)})")
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        raise ValueError("not hex") from None
+    return bytes.fromhex(digits)
 
 
 def _looks_like_ppdu(data: bytes) -> bool:
@@ -253,7 +266,6 @@ def explain(
 ) -> Explanation:
     """Explain one PPDU or PSDU (see the module docstring). Never raises for any octets."""
     exp = Explanation()
-    psdu = data
     if _looks_like_ppdu(data):
         psdu_or_none = _explain_phy(exp, data, fcs_len)
         if psdu_or_none is None:
@@ -261,20 +273,24 @@ def explain(
         psdu = psdu_or_none
         assert exp.fcs_len is not None
         fcs_len = exp.fcs_len
-    elif fcs_len is None:
-        fcs_len = _guess_fcs(exp, psdu)
+        said = ", as the PHR says"
     else:
+        psdu = data
+        said = ""
+        if fcs_len is None and len(psdu) >= _MIN_MPDU + 2:
+            fcs_len = _guess_fcs(exp, psdu)  # records a failure itself
+            said = "guess"
         exp.fcs_len = fcs_len
-        if not check_fcs(psdu, fcs_len):
-            exp.fail(EXIT_FCS, f"bad FCS ({fcs_len} octets, {_FCS_NAMES[fcs_len]})")
 
-    if len(psdu) < fcs_len + 2:
+    if fcs_len is None or len(psdu) < fcs_len + _MIN_MPDU:
+        with_fcs = "its FCS" if fcs_len is None else f"a {fcs_len}-octet FCS"
         exp.fail(
             EXIT_INPUT,
-            f"not a frame: {len(psdu)} octets is too short for a MAC frame "
-            f"with a {fcs_len}-octet FCS",
+            f"not a frame: {len(psdu)} octets is too short for a MAC frame with {with_fcs}",
         )
         return exp
+    if said != "guess" and not check_fcs(psdu, fcs_len):
+        exp.fail(EXIT_FCS, f"bad FCS ({fcs_len} octets, {_FCS_NAMES[fcs_len]}{said})")
     mpdu = psdu[:-fcs_len]
     sec = Section(f"MAC (MPDU of {len(mpdu)} octets + {fcs_len}-octet FCS; offsets in the MPDU)")
     exp.sections.append(sec)
@@ -305,10 +321,15 @@ def explain(
     try:
         plain = unsecure(mpdu, frame, key, src_ext=src_ext)
     except SecurityError as e:
-        what = "MIC check failed" if e.counter == "mic_failure" else e.reason
+        what = (
+            "MIC check failed: wrong key, or the frame was changed"
+            if e.counter == "mic_failure"
+            else e.reason
+        )
         exp.fail(EXIT_MIC, f"{what} (nonce source {src_ext:016X})")
         return exp
     exp.plaintext = plain
+    exp.plaintext_octets = _secured_body(plain)
     exp.checks.append("no MIC (level 4)" if frame.aux.level == 4 else "MIC ok")
     psec = Section("PLAINTEXT (after CCM*; octets derived, not on air)")
     exp.sections.append(psec)
@@ -325,6 +346,8 @@ def explain(
 
 
 def _explain_phy(exp: Explanation, data: bytes, fcs_len: int | None) -> bytes | None:
+    """The PHY section; returns the (de-whitened, decoded) PSDU and sets ``exp.fcs_len``
+    from the PHR. The FCS itself is checked by the caller."""
     sec = Section(f"PHY (PPDU of {len(data)} octets)")
     exp.sections.append(sec)
     try:
@@ -334,47 +357,57 @@ def _explain_phy(exp: Explanation, data: bytes, fcs_len: int | None) -> bytes | 
         sec.add(0, data, "octets")
         return None
     n_pre = p.preamble_octets
-    sec.add(0, data[:n_pre], "preamble", f"{n_pre} octets of 0x55")
+    if n_pre:
+        sec.add(0, data[:n_pre], "preamble", f"{n_pre} octets of 0x55")
     sec.add(n_pre, data[n_pre : n_pre + 2], "SFD", f"0x{p.sfd:04X}, {_SFD_NAMES[p.sfd]}")
     phr = p.phr
-    sec.add(
-        n_pre + 2,
-        data[n_pre + 2 : n_pre + 4],
-        "PHR",
+    phr_meaning = (
         f"{phr.frame_length}-octet PSDU, {phr.fcs_len}-octet FCS, "
-        f"{'whitened' if phr.whitened else 'not whitened'}",
-        (
-            ("mode switch", "0"),
-            (
-                "FCS type",
-                f"{int(phr.fcs_len == 2)} ({phr.fcs_len}-octet {_FCS_NAMES[phr.fcs_len]})",
-            ),
-            ("data whitening", f"{int(phr.whitened)}"),
-            ("frame length", f"{phr.frame_length}"),
-        ),
+        f"{'whitened' if phr.whitened else 'not whitened'}"
     )
-    start = n_pre + 4
-    end = start + phr.frame_length
-    sec.add(
-        start,
-        data[start:end],
-        "PSDU as sent" if phr.whitened else "PSDU",
-        "PN9-whitened; de-whitened below" if phr.whitened else "",
+    phr_sub = (
+        ("mode switch", "0"),
+        ("FCS type", f"{int(phr.fcs_len == 2)} ({phr.fcs_len}-octet {_FCS_NAMES[phr.fcs_len]})"),
+        ("data whitening", f"{int(phr.whitened)}"),
+        ("frame length", f"{phr.frame_length}"),
     )
+    start = n_pre + 2
+    if p.fec is None:
+        sec.add(start, data[start : start + 2], "PHR", phr_meaning, phr_sub)
+        start += 2
+        end = start + phr.frame_length
+        sec.add(
+            start,
+            data[start:end],
+            "PSDU as sent" if phr.whitened else "PSDU",
+            "PN9-whitened; de-whitened below" if phr.whitened else "",
+        )
+    else:
+        end = start + coded_octets(phr.frame_length)
+        sec.add(
+            start,
+            data[start:end],
+            "PHR + PSDU, FEC-coded",
+            f"{p.fec.upper()} rate 1/2 K=4, "
+            f"{'interleaved' if p.fec_interleaving else 'not interleaved'}, "
+            f"{p.fec_corrected_bits} code bits corrected",
+        )
+        sec.add(None, phr.to_bytes(), "PHR (decoded)", phr_meaning, phr_sub)
+        if phr.whitened:
+            exp.notes.append(
+                "the PSDU was PN9-whitened before coding; the MAC section shows it de-whitened"
+            )
     if end < len(data):
         sec.add(end, data[end:], "after the PSDU", "ignored")
     if fcs_len is not None and fcs_len != phr.fcs_len:
         exp.notes.append(f"--fcs {fcs_len} ignored: the PHR says {phr.fcs_len}")
     exp.fcs_len = phr.fcs_len
-    if not check_fcs(p.psdu, phr.fcs_len):
-        exp.fail(
-            EXIT_FCS, f"bad FCS ({phr.fcs_len} octets, {_FCS_NAMES[phr.fcs_len]}, as the PHR says)"
-        )
     return p.psdu
 
 
 def _guess_fcs(exp: Explanation, psdu: bytes) -> int:
-    ok4, ok2 = check_fcs(psdu, 4), check_fcs(psdu, 2)
+    ok4 = len(psdu) >= _MIN_MPDU + 4 and check_fcs(psdu, 4)
+    ok2 = check_fcs(psdu, 2)
     if ok4 and ok2:
         exp.notes.append(
             "the FCS checks both as 4 octets (CRC-32) and as 2 (CRC-16): "
@@ -388,9 +421,12 @@ def _guess_fcs(exp: Explanation, psdu: bytes) -> int:
         exp.notes.append("FCS: 2 octets (CRC-16) checks; 4 octets (CRC-32) does not")
         fcs_len = 2
     else:
-        exp.notes.append("FCS: checks neither as 4 octets (CRC-32) nor as 2 (CRC-16); read as 4")
+        fcs_len = 4 if len(psdu) >= _MIN_MPDU + 4 else 2
+        exp.notes.append(
+            "FCS: checks neither as 4 octets (CRC-32) nor as 2 (CRC-16); "
+            f"read as {fcs_len}; give --fcs to choose"
+        )
         exp.fail(EXIT_FCS, "bad FCS: checks neither as 4 octets (CRC-32) nor as 2 (CRC-16)")
-        fcs_len = 4
     exp.fcs_len = fcs_len
     return fcs_len
 
@@ -424,7 +460,40 @@ def _fc_sub(fc: FrameControl) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _mp_fc_sub(fc: int, long_fc: bool) -> tuple[tuple[str, str], ...]:
+    """The multipurpose frame control's fields (bit layout: see :mod:`ihd.smwap.mac`)."""
+    dmode, smode = AddrMode(fc >> 4 & 3), AddrMode(fc >> 6 & 3)
+    sub = [
+        ("frame type", "5 (multipurpose)"),
+        ("long frame control", str(int(long_fc))),
+        ("destination addressing mode", f"{int(dmode)} ({_MODE_NAMES[dmode]})"),
+        ("source addressing mode", f"{int(smode)} ({_MODE_NAMES[smode]})"),
+    ]
+    if long_fc:
+        sub += [
+            ("PAN ID present", str(fc >> 8 & 1)),
+            ("security enabled", str(fc >> 9 & 1)),
+            ("sequence number suppression", str(fc >> 10 & 1)),
+            ("frame pending", str(fc >> 11 & 1)),
+            ("frame version", str(fc >> 12 & 3)),
+            ("ack request", str(fc >> 14 & 1)),
+            ("IE present", str(fc >> 15 & 1)),
+        ]
+    return tuple(sub)
+
+
 def _explain_fc_only(sec: Section, mpdu: bytes) -> None:
+    if mpdu and mpdu[0] & 7 == FrameType.MULTIPURPOSE:
+        long_fc = bool(mpdu[0] & 0x08)
+        n = 2 if long_fc else 1
+        if len(mpdu) < n:
+            return
+        v = int.from_bytes(mpdu[:n], "little")
+        if v >> 4 & 3 == 1 or v >> 6 & 3 == 1:
+            sec.add(0, mpdu[:n], "frame control", f"0x{v:0{2 * n}X}: reserved addressing mode 1")
+            return
+        sec.add(0, mpdu[:n], "frame control", f"0x{v:0{2 * n}X}", _mp_fc_sub(v, long_fc))
+        return
     if len(mpdu) < 2:
         return
     v = mpdu[0] | mpdu[1] << 8
@@ -438,7 +507,7 @@ def _explain_fc_only(sec: Section, mpdu: bytes) -> None:
 
 def _src_pan_sent(frame: MacFrame) -> bool:
     """Whether the source PAN ID is on air (the parser fills in a compressed one)."""
-    if frame.src is None or frame.src_pan is None:
+    if frame.src is None or frame.src_pan is None or frame.frame_type == FrameType.MULTIPURPOSE:
         return False
     if frame.dst_pan is None:
         return True
@@ -463,20 +532,38 @@ def _pan_meaning(pan: int) -> str:
 
 def _explain_mac(sec: Section, mpdu: bytes, frame: MacFrame) -> None:
     """Add the MHR fields, then the payload (clear) or the secured payload and MIC."""
-    fc = frame.frame_control
-    sec.add(
-        0,
-        mpdu[:2],
-        "frame control",
-        f"0x{fc.to_int():04X}, {_TYPE_NAMES[frame.frame_type]}",
-        _fc_sub(FrameControl.from_bytes(mpdu[:2])),
-    )
-    pos = 2
+    mp = frame.frame_type == FrameType.MULTIPURPOSE
+    if mp:
+        pos = 2 if frame.long_fc else 1
+        v = int.from_bytes(mpdu[:pos], "little")
+        form = "long" if frame.long_fc else "short"
+        sec.add(
+            0,
+            mpdu[:pos],
+            "frame control",
+            f"0x{v:0{2 * pos}X}, multipurpose ({form} form)",
+            _mp_fc_sub(v, frame.long_fc),
+        )
+    else:
+        fc = frame.frame_control
+        sec.add(
+            0,
+            mpdu[:2],
+            "frame control",
+            f"0x{fc.to_int():04X}, {_TYPE_NAMES[frame.frame_type]}",
+            _fc_sub(FrameControl.from_bytes(mpdu[:2])),
+        )
+        pos = 2
     if frame.seq is not None:
         sec.add(pos, mpdu[pos : pos + 1], "sequence number", str(frame.seq))
         pos += 1
     if frame.dst_pan is not None:
-        sec.add(pos, mpdu[pos : pos + 2], "destination PAN ID", _pan_meaning(frame.dst_pan))
+        sec.add(
+            pos,
+            mpdu[pos : pos + 2],
+            "PAN ID" if mp else "destination PAN ID",
+            _pan_meaning(frame.dst_pan),
+        )
         pos += 2
     if frame.dst is not None:
         n = len(frame.dst.to_bytes())
@@ -487,9 +574,8 @@ def _explain_mac(sec: Section, mpdu: bytes, frame: MacFrame) -> None:
         sec.add(pos, mpdu[pos : pos + 2], "source PAN ID", _pan_meaning(frame.src_pan))
         pos += 2
     elif frame.src is not None and frame.src_pan is not None:
-        sec.add(
-            None, b"", "source PAN ID", f"0x{frame.src_pan:04X} (compressed: the destination PAN)"
-        )
+        why = "the frame's one PAN ID" if mp else "compressed: the destination PAN"
+        sec.add(None, b"", "source PAN ID", f"0x{frame.src_pan:04X} ({why})")
     if frame.src is not None:
         n = len(frame.src.to_bytes())
         sec.add(pos, mpdu[pos : pos + n], "source address", _addr_meaning(frame.src))
@@ -569,6 +655,16 @@ def _explain_mac(sec: Section, mpdu: bytes, frame: MacFrame) -> None:
         )
     if mic_len:
         sec.add(bound, mpdu[bound:], "MIC", f"{mic_len} octets")
+
+
+def _secured_body(plain: MacFrame) -> bytes:
+    """The octets that were secured, in clear: payload IEs (and the payload termination IE
+    when a payload follows them), then the MAC payload; without the MIC. For a 2006 MAC
+    command the Command ID (sent in clear) comes first, as in the payload."""
+    body = b"".join(ie.to_bytes() for ie in plain.payload_ies)
+    if plain.payload_ies and plain.payload:
+        body += _PT
+    return body + plain.payload
 
 
 def _payload_ies_fields(
@@ -743,7 +839,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(spaces and ':' allowed; quote them)",
     )
     p.add_argument(
-        "--key", metavar="HEX", help="128-bit link key (32 hex digits) to check the MIC and decrypt"
+        "--key",
+        metavar="HEX",
+        help="the 128-bit key (32 hex digits) that secured the frame: check the MIC, decrypt",
     )
     p.add_argument(
         "--fcs", type=int, choices=(2, 4), help="FCS octets of a bare PSDU (default: try both)"
@@ -774,13 +872,24 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             return _fail(EXIT_INPUT, "--src: an EUI-64 needs 16 hex digits")
     exp = explain(data, fcs_len=args.fcs, key=key, src=src)
-    text = exp.text()
-    if text:
-        print(text)
-    sys.stdout.flush()
+    try:
+        print(exp.text(), flush=True)
+    except BrokenPipeError:  # `ihd decode ... | head`: the reader left; not our failure
+        _silence_stdout()
     if exp.status:
         return _fail(exp.status, exp.reason)
     return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so that the interpreter's last flush
+    does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured in a test)
+        pass
 
 
 def _fail(status: int, reason: str) -> int:

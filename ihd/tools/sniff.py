@@ -9,9 +9,14 @@ so frames with 2- and 4-octet FCS mix in one capture with their RSSI and channel
 stderr), for ``ihd sniff --pcap - | wireshark -k -i -``.
 
 The radio is anything that implements :class:`ihd.radio.contract.Radio`; today the command
-line builds the simulated household (the demo's air, on a scaled clock) and listens where
-the display listens. Its meters' keys are known (they are the demo's, not secrets), so
-their frames decrypt; ``--key`` adds keys to try on every secured frame.
+line builds the simulated household (the demo's air, on a scaled clock) with its display,
+which acknowledges the meters' pushes as the demo's does, and listens beside that display
+with a passive receiver: so it shows what a sniffer in the house would, pushes and ACKs
+alike. The meters' keys are known (they are the demo's, not secrets), so their frames
+decrypt; ``--key`` adds keys to try on every secured frame.
+
+It stops after ``--count`` frames, after ``--seconds`` of wall-clock time, or at Ctrl-C,
+whichever comes first; the pcap holds every frame printed, flushed frame by frame.
 
 Decryption needs the sender's EUI-64 for the nonce: frames with a short source address are
 shown as secured but not decrypted. Frames with a bad FCS are shown (parsed as far as they
@@ -23,28 +28,37 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
+import queue
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from ihd.radio.contract import Radio, RadioError, RxFrame
-from ihd.smwap.errors import FrameError
+from ihd.radio.contract import Radio, RadioError, RxFrame, RxInfo
+from ihd.smwap.errors import FrameError, PhyError
 from ihd.smwap.fcs import check_fcs
 from ihd.smwap.mac import Address, AddrMode, FrameType, MacFrame, parse_mpdu_unchecked
 from ihd.smwap.pcap import PcapWriter
+from ihd.smwap.phy import parse_ppdu
 from ihd.smwap.security import Key, KeyTable, SecurityError, unsecure
 from ihd.tools.decode import dlms_summary
 
-__all__ = ["Keys", "Sniffed", "add_arguments", "describe", "main", "run", "sniff"]
+if TYPE_CHECKING:
+    from ihd.clock import Clock
+    from ihd.sim.air import AirRx
+    from ihd.sim.world import SimWorld
+
+__all__ = ["Keys", "SimSniffer", "Sniffed", "add_arguments", "describe", "main", "run", "sniff"]
 
 _TYPE_NAMES = {
     FrameType.BEACON: "beacon",
     FrameType.DATA: "data",
     FrameType.ACK: "ack",
     FrameType.COMMAND: "command",
+    FrameType.MULTIPURPOSE: "multi",
 }
 
 
@@ -95,7 +109,8 @@ class Sniffed:
         f = self.frame
         if f is None:
             return f"{head}  not a frame: {self.error} ({len(self.rx.psdu)} octets)"
-        parts = [f"{_TYPE_NAMES[f.frame_type]:<7}", f"seq {'-' if f.seq is None else f.seq:>3}"]
+        name = _TYPE_NAMES.get(f.frame_type, f"type {int(f.frame_type)}")
+        parts = [f"{name:<7}", f"seq {'-' if f.seq is None else f.seq:>3}"]
         if f.frame_type != FrameType.ACK or f.src or f.dst:
             parts.append(f"{_addr(f.src, f.src_pan)} → {_addr(f.dst, f.dst_pan)}")
         if f.aux is not None:
@@ -103,9 +118,10 @@ class Sniffed:
             parts.append(f"sec {f.aux.level} #{counter} {self.security}")
         body = self.plaintext if self.plaintext is not None else f
         n = len(body.payload) + sum(2 + len(ie.content) for ie in body.payload_ies)
-        parts.append(
-            f"{n} octets" + ("" if self.plaintext is not None or f.aux is None else " secured")
-        )
+        if n or f.frame_type != FrameType.ACK:
+            parts.append(
+                f"{n} octets" + ("" if self.plaintext is not None or f.aux is None else " secured")
+            )
         if self.dlms:
             parts.append(self.dlms)
         return "  ".join([head, *parts])
@@ -176,18 +192,20 @@ def sniff(
     pcap_file: BinaryIO | None = None,
     keys: Keys | None = None,
     seconds: float | None = None,
+    count: int | None = None,
     stop: threading.Event | None = None,
     poll_s: float = 0.1,
 ) -> int:
-    """Receive from ``radio`` until ``seconds`` (wall clock) pass or ``stop`` is set, printing
-    one line per frame with ``out`` and adding each to ``pcap`` (``pcap_file`` is flushed
-    after each frame). Opens and closes the radio. Returns the number of frames."""
+    """Receive from ``radio`` until ``count`` frames came, ``seconds`` (wall clock) passed
+    or ``stop`` is set, printing one line per frame with ``out`` and adding each to ``pcap``
+    (``pcap_file`` is flushed after each frame). Opens and closes the radio. Returns the
+    number of frames."""
     stop = stop or threading.Event()
     deadline = None if seconds is None else time.monotonic() + seconds
     n = 0
     radio.open()
     try:
-        while not stop.is_set():
+        while not stop.is_set() and (count is None or n < count):
             wait = poll_s
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -216,6 +234,69 @@ def sniff(
     return n
 
 
+# --- the simulated air ---------------------------------------------------------------------
+
+_NEAR_DB = 40.0  # path loss between the display and the sniffer beside it
+
+
+class SimSniffer:
+    """A passive receiver on the simulated air, next to the simulated display.
+
+    The display is a :class:`~ihd.radio.sim.SimRadio` with its address filter set, as the
+    demo's is, so it acknowledges the meters' pushes and they are not sent again; it also
+    drives the simulation on ``clock`` (its thread starts in :meth:`open`). This node
+    hears every frame on the channel, the display's ACKs too, with the display's path loss
+    to each meter. It never transmits. What the display itself receives is dropped."""
+
+    name = "sim-sniffer"
+
+    def __init__(
+        self, world: SimWorld, *, clock: Clock, channel: int = 0, node: str = "sniffer"
+    ) -> None:
+        from ihd.radio.sim import SimRadio
+        from ihd.sim.world import PAN_ID
+
+        self._display = SimRadio(world, clock=clock, channel=channel)
+        self._display.set_addresses(eui64=world.display_eui64, pan_id=PAN_ID, short=None)
+        self._rx: queue.Queue[RxFrame] = queue.Queue()
+        air = world.air
+        air.attach(node, on_receive=self._on_air, channel=channel)
+        for m in world.meters:
+            eui = m.device.eui64
+            air.set_path_loss(eui, node, air.path_loss_db(eui, world.display))
+        air.set_path_loss(world.display, node, _NEAR_DB)
+        self.phy_errors = 0
+
+    def _on_air(self, ppdu: bytes, rx: AirRx) -> None:
+        try:
+            p = parse_ppdu(ppdu)
+        except PhyError:  # a damaged PHR: a real receiver loses the frame too
+            self.phy_errors += 1
+            return
+        info = RxInfo(rx.end, rx.channel, p.phr.fcs_len, p.phr.whitened, None, rx.rssi_dbm)
+        self._rx.put(RxFrame(p.psdu, info))
+
+    def open(self) -> None:
+        self._display.open()
+
+    def receive(self, timeout: float) -> RxFrame | None:
+        while self._display.receive(0) is not None:  # the display's own queue: not ours
+            pass
+        try:
+            return self._rx.get(timeout=timeout) if timeout > 0 else self._rx.get_nowait()
+        except queue.Empty:
+            return None
+
+    def transmit(self, psdu: bytes, *, fcs_len: int) -> None:
+        raise RadioError("a sniffer does not transmit")
+
+    def set_addresses(self, *, eui64: str, pan_id: int | None, short: int | None) -> None:
+        """A sniffer has no address filter: it hears and acknowledges nothing of its own."""
+
+    def close(self) -> None:
+        self._display.close()
+
+
 # --- command line --------------------------------------------------------------------------
 
 
@@ -229,23 +310,40 @@ def _positive(text: str) -> float:
     return v
 
 
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return v
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``ihd sniff`` arguments."""
     p.add_argument(
         "--pcap", metavar="FILE", help="also write the frames to this pcap file ('-' for stdout)"
     )
     p.add_argument(
+        "--count",
+        type=_count,
+        metavar="N",
+        help="stop after N frames (default: until Ctrl-C)",
+    )
+    p.add_argument(
         "--seconds",
         type=_positive,
-        metavar="N",
-        help="stop after N wall-clock seconds (default: until Ctrl-C)",
+        metavar="S",
+        help="stop after S wall-clock seconds (default: until Ctrl-C)",
     )
     p.add_argument(
         "--speed",
         type=_positive,
         default=1.0,
         metavar="X",
-        help="simulated time per wall second (default 1)",
+        help="simulated time per wall second (default 1; the electricity meter pushes "
+        "every 10 simulated seconds, gas and water every 30 minutes)",
     )
     p.add_argument(
         "--key",
@@ -259,12 +357,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _sim_radio(seed: int, speed: float) -> tuple[Radio, KeyTable]:
     from ihd.clock import ScaledClock
-    from ihd.radio.sim import SimRadio
     from ihd.sim.world import demo_world
 
     start = time.time()
     world = demo_world(seed=seed, start=start)
-    return SimRadio(world, clock=ScaledClock(start, speed), channel=0), world.key_table()
+    return SimSniffer(world, clock=ScaledClock(start, speed)), world.key_table()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,13 +370,16 @@ def run(args: argparse.Namespace) -> int:
     for text in args.key:
         try:
             extra.append(Key.from_hex(text))
-        except ValueError:
+        except ValueError:  # the message never repeats the key
             print("ihd sniff: --key: a key needs 32 hex digits", file=sys.stderr)
             return 1
     to_stdout = args.pcap == "-"
     lines = sys.stderr if to_stdout else sys.stdout
+    n = 0
 
     def out(line: str) -> None:
+        nonlocal n
+        n += 1
         print(line, file=lines, flush=True)
 
     pcap_file: BinaryIO | None = None
@@ -290,15 +390,19 @@ def run(args: argparse.Namespace) -> int:
         writer = PcapWriter(pcap_file) if pcap_file is not None else None
         if pcap_file is not None:
             pcap_file.flush()
-        n = sniff(
+        sniff(
             radio,
             out=out,
             pcap=writer,
             pcap_file=pcap_file,
             keys=Keys(table, extra),
             seconds=args.seconds,
+            count=args.count,
         )
     except KeyboardInterrupt:
+        pass  # Ctrl-C is how an open-ended sniff ends
+    except BrokenPipeError:  # `ihd sniff | head`, or Wireshark closed: the reader left
+        _silence_stdout()
         return 0
     except (OSError, RadioError) as e:
         print(f"ihd sniff: {e}", file=sys.stderr)
@@ -308,6 +412,17 @@ def run(args: argparse.Namespace) -> int:
             pcap_file.close()
     print(f"{n} frames", file=sys.stderr)
     return 0
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so that the interpreter's last flush
+    does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured in a test)
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
