@@ -105,6 +105,7 @@ class PairingService:
         frame_counter: int = 0,
         save_counter: Callable[[int], None] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
+        ingest_turn: threading.Lock | None = None,
     ) -> None:
         self.radio = radio
         self.clock = clock
@@ -116,6 +117,9 @@ class PairingService:
         self.frame_counter = frame_counter
         self._save_counter = save_counter
         self._rng = rng
+        # Held by the ingest thread while it handles a frame: commands from other threads
+        # take it before touching the ingest's state (always before self._lock).
+        self._ingest_turn = ingest_turn or threading.Lock()
         self.status = PairingStatus("idle")
         self.listeners: list[Callable[[PairingStatus], None]] = []
         self._lock = threading.RLock()
@@ -148,7 +152,7 @@ class PairingService:
 
     def unpair(self, eui64: int) -> bool:
         """Forget a meter's keys (its history stays). False if it was not paired."""
-        with self._lock:
+        with self._ingest_turn, self._lock:
             removed = self.keyfile.remove(eui64)
             if removed:
                 self._apply(self.keyfile.load())

@@ -49,6 +49,7 @@ class Pipeline:
         diag_path: Path | None = None,
         queue_size: int = 4096,
         pairing: PairingService | None = None,
+        turn: threading.Lock | None = None,
     ) -> None:
         self.radio = radio
         self.pairing = pairing
@@ -63,7 +64,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         # Ingest is not thread-safe and listeners expect one caller at a time: the ingest
         # and housekeeping threads take turns (handle or roll_day, then publish).
-        self._turn = threading.Lock()
+        self._turn = turn or threading.Lock()
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)

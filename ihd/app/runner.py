@@ -54,6 +54,8 @@ def run_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(p.data_dir)
     p.ensure()
     _file_logging(p, args.verbose)
+    if not args.start:
+        start = max(start, _last_reading_time(p.database))
     clock = ScaledClock(start, args.speed)
     keyfile = KeyFile(p.keys_file)
     if args.unpaired:
@@ -105,6 +107,17 @@ def _sim_epoch(db: Path, default: float) -> dt.date:
         if stored:
             return dt.date.fromisoformat(stored)
     return dt.datetime.fromtimestamp(default, dt.UTC).date()
+
+
+def _last_reading_time(db: Path) -> float:
+    """Where the demo's simulated time got to. A demo run faster than real time ends in
+    the future; the next one continues from there, so meter clocks and frame counters
+    never go back (a real meter's never do)."""
+    if not db.is_file():
+        return 0.0
+    with StoreReader(db) as reader:
+        span = reader.span()
+    return span[1] + 1.0 if span else 0.0
 
 
 def _parse_start(text: str, tz: str) -> float:
@@ -189,8 +202,10 @@ def build_pipeline(
         counter = int(reader.get_state(FRAME_COUNTER_KEY) or 0)
     pan = next((m.pan_id for m in paired), PAN_ID if seed_world is not None else None)
     radio.set_addresses(eui64=display_eui64, pan_id=pan, short=None)
+    turn = threading.Lock()  # the ingest's: frames, midnight roll-over, pairing commands
     pairing = PairingService(
         radio=radio,
+        ingest_turn=turn,
         clock=clock,
         keyfile=keyfile,
         ingest=ingest,
@@ -220,6 +235,7 @@ def build_pipeline(
         clock=clock,
         diag_path=diag_path,
         pairing=pairing,
+        turn=turn,
     )
 
 
