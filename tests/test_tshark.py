@@ -813,16 +813,21 @@ def test_generated_capture_reads_back(tmp_path: Path) -> None:
 
 
 def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
+    import random
+
     from ihd.clock import ManualClock
     from ihd.radio.contract import RxFrame, RxInfo
     from ihd.radio.sim import SimRadio
     from ihd.sim.air import AirRx
     from ihd.sim.world import PAN_ID, demo_world
+    from ihd.smwap.fcs import compute_fcs
+    from ihd.smwap.installcode import link_key, parse_install_code
+    from ihd.smwap.link import DisplayPairing, Send
     from ihd.smwap.phy import parse_ppdu
     from ihd.tools import sniff
 
     start = T0
-    world = demo_world(start=start, corruption=0.03, seed=3)
+    world = demo_world(start=start, corruption=0.03, seed=3, joined=[])  # unpaired meters
     clock = ManualClock(start)
     radio = SimRadio(world, clock=clock, pump=False)
     radio.set_addresses(eui64=world.display_eui64, pan_id=PAN_ID, short=None)
@@ -840,8 +845,42 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
         )
 
     world.air.attach("sniffer", on_receive=on_air, channel=0)
-    minutes = 40  # the gas and water meters push every 30 min
     displayed: list[RxFrame] = []
+    display_eui = int(world.display_eui64, 16)
+    table = world.key_table()
+    keys = [
+        (m.network_key.value.hex(), m.key_index) for m in world.meters if m.network_key is not None
+    ]
+    rng = random.Random(5)
+    confirm_keys: dict[int, Key] = {}
+
+    # Pair with the electricity and the gas meter on the air, as the display does.
+    t = start
+    for meter in world.meters[:2]:
+        eui = int(meter.device.eui64, 16)
+        session = DisplayPairing(display_eui, meter.install_code, rng.randbytes, meter_eui=eui)
+        events = session.start(t)
+        while session.next_tick_at is not None:
+            for ev in events:
+                if isinstance(ev, Send):
+                    radio.transmit(ev.mpdu + compute_fcs(ev.mpdu, 4), fcs_len=4)
+            t += 0.005
+            clock.set(t)
+            radio.run_until(t)
+            events = session.tick(t)
+            while (rx := radio.receive(0)) is not None:
+                displayed.append(rx)
+                if check_fcs(rx.psdu, 4):
+                    raw = rx.psdu[:-4]
+                    events += session.receive(raw, parse_mpdu(rx.psdu, 4), rx.info.rssi_dbm, t)
+        assert session.paired is not None, session.failure
+        link = Key(link_key(parse_install_code(meter.install_code)))
+        table.add_implicit(link, src_ext=eui)
+        keys.append((link.value.hex(), 0))
+        assert meter.network_key is not None
+        confirm_keys[eui] = meter.network_key  # the display's JOIN_CONFIRM to this meter
+
+    minutes = 40  # the gas and water meters push every 30 min
     for step in range(1, minutes * 6 + 1):
         t = start + step * 10
         clock.set(t)
@@ -881,7 +920,7 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
             out=out,
             pcap=PcapWriter(fh),
             pcap_file=fh,
-            keys=sniff.Keys(world.key_table()),
+            keys=sniff.Keys(table),
             stop=stop,
             poll_s=0,
         )
@@ -899,10 +938,6 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
                 channel=rx.info.channel,
             )
 
-    keys = [
-        (m.network_key.value.hex(), m.key_index) for m in world.meters if m.network_key is not None
-    ]
-    table = world.key_table()
     kinds: dict[str, int] = {}
     for path in (air, sniffed):
         with path.open("rb") as fh:
@@ -921,7 +956,10 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
                 )
                 kinds[kind] = kinds.get(kind, 0) + 1
                 if frame.aux is not None and frame.src is not None:
-                    key = table.lookup(frame.aux, frame.src.value)
+                    if frame.src.value == display_eui and frame.dst is not None:
+                        key = confirm_keys[frame.dst.value]
+                    else:
+                        key = table.lookup(frame.aux, frame.src.value)
                     assert key is not None, what
                     plain = unsecure(r.mpdu[: -r.fcs_len], frame, key, src_ext=frame.src.value)
                     assert "wpan.key_number" in theirs, f"{what}: tshark did not decrypt"
@@ -939,7 +977,10 @@ def test_simulated_air_matches_tshark(tmp_path: Path) -> None:
                 assert theirs.get("wpan.fcs_ok") == ["0"], (what, theirs)
                 continue
             compare(ours, theirs, what)
-    assert kinds.get("data level 5", 0) + kinds.get("data", 0) > 0, kinds
+    # Pairing (requests in clear, key transport at level 6, confirm at level 5), pushes
+    # from both meters at level 5, and the ACKs of both sides.
+    assert kinds.get("data", 0) >= 2 and kinds.get("data level 6", 0) >= 4, kinds
+    assert kinds.get("data level 5", 0) > 200 and kinds.get("ack", 0) > 200, kinds
     assert any(line for line in lines), "sniff printed nothing"
     print("simulated air frames checked:", kinds)
 
