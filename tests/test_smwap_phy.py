@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from ihd.smwap import (
     ppdu_bits,
     whiten,
 )
+from ihd.smwap.phy import ModeSwitchPhr, build_mode_switch_ppdu
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "smwap_vectors.json").read_text())
 PN9 = VECTORS["pn9"]
@@ -111,7 +113,8 @@ def test_phr_vectors(v: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("octets", "reason"),
     [
-        ("8814", "mode switch PHR not supported"),
+        ("8814", "mode switch PHR: BCH checksum mismatch"),
+        ("8815", "mode switch PHR: parity check failed"),
         ("4814", "reserved PHR bits set"),
         ("2814", "reserved PHR bits set"),
     ],
@@ -134,6 +137,51 @@ def test_phr_wrong_size() -> None:
 def test_phr_bad_fields(frame_length: int, fcs_len: int, mode_switch: bool) -> None:
     with pytest.raises(ValueError):
         Phr(frame_length, fcs_len, True, mode_switch)
+
+
+# --- mode switch PHR -----------------------------------------------------------------------
+
+ALL_MODE_SWITCHES = [
+    ModeSwitchPhr(mode, fec, pe) for mode in range(128) for fec in (False, True) for pe in range(4)
+]
+
+
+def test_every_mode_switch_phr_round_trips_with_ms_set() -> None:
+    seen = set()
+    for ms in ALL_MODE_SWITCHES:
+        octets = ms.to_bytes()
+        assert octets[0] & 0x80  # MS, the first bit on air
+        assert ModeSwitchPhr.from_bytes(octets) == ms
+        seen.add(octets)
+    assert len(seen) == 1024
+
+
+def test_mode_switch_checks_are_a_distance_4_code() -> None:
+    """BCH(15,11) is a Hamming code (distance 3); the parity bit makes it 4. So any two
+    valid PHRs differ in at least 4 bits, and every 1-, 2- or 3-bit error is refused."""
+    words = [int.from_bytes(ms.to_bytes(), "big") for ms in ALL_MODE_SWITCHES]
+    assert min((a ^ b).bit_count() for i, a in enumerate(words) for b in words[i + 1 :]) == 4
+    rng = random.Random(1)
+    for w in rng.sample(words, 64):
+        for n in (1, 2, 3):
+            for _ in range(8):
+                bad = w
+                for bit in rng.sample(range(15), n):  # bit 15 is MS: keep it a mode switch
+                    bad ^= 1 << bit
+                with pytest.raises(PhyError):
+                    ModeSwitchPhr.from_bytes(bad.to_bytes(2, "big"))
+
+
+def test_mode_switch_ppdu_is_shr_and_phr_only() -> None:
+    ms = ModeSwitchPhr(new_mode=3)
+    ppdu = build_mode_switch_ppdu(ms, preamble_octets=8)
+    assert ppdu[:10] == b"\x55" * 8 + bytes.fromhex("904e") and len(ppdu) == 12
+    with pytest.raises(PhyError, match="to PHY mode 3"):
+        parse_ppdu(ppdu)
+    with pytest.raises(ValueError):
+        build_mode_switch_ppdu(ms, sfd=SFD_CODED_0)
+    with pytest.raises(ValueError):
+        ModeSwitchPhr(new_mode=128)
 
 
 # --- PPDU ----------------------------------------------------------------------------------
@@ -190,7 +238,13 @@ def test_unwhitened_ppdu_carries_psdu_verbatim() -> None:
         ("555555556f4e1814", "truncated coded PHR (2 of 8 octets)", 6),
         ("55555555632d1814", "truncated coded PHR (2 of 8 octets)", 6),
         ("555555551234", "unknown SFD 0x1234", 4),
-        ("55555555904e9814", "mode switch PHR not supported", 6),
+        ("55555555904e9814", "mode switch PHR: parity check failed", 6),
+        ("55555555904e8814", "mode switch PHR: BCH checksum mismatch", 6),
+        (
+            "55555555904ed0ab",
+            "mode switch PHR (to PHY mode 5, FEC) not supported by this receiver",
+            6,
+        ),
     ],
 )
 def test_parse_ppdu_errors(ppdu: str, reason: str, offset: int) -> None:

@@ -30,8 +30,10 @@ packed and sent MSB first (``ppdu_bits(octets, len(octets))``).
 Timing: :func:`airtime_s` (with or without FEC) and :func:`ack_wait_s`. Channel plans beyond
 the three modes here are in :mod:`.channels`.
 
-Not supported: mode-switch PHRs, and the 32-bit SFDs of 4-FSK framing (a 4-FSK mode is
-described for air time only, with the 2-FSK SHR length).
+Mode-switch PHRs (:class:`ModeSwitchPhr`) are built and checked (BCH(15,11) and parity),
+and a receiver refuses them with a reason that names the new mode; switching the PHY mode
+for the next packet is not supported. Not supported: the 32-bit SFDs of 4-FSK framing (a
+4-FSK mode is described for air time only, with the 2-FSK SHR length).
 """
 
 from __future__ import annotations
@@ -55,11 +57,13 @@ __all__ = [
     "SFD_UNCODED_1",
     "TURNAROUND_S",
     "FecScheme",
+    "ModeSwitchPhr",
     "Phr",
     "PhyMode",
     "Ppdu",
     "ack_wait_s",
     "airtime_s",
+    "build_mode_switch_ppdu",
     "build_ppdu",
     "parse_ppdu",
     "pn9_mask",
@@ -170,10 +174,85 @@ class Phr:
             raise PhyError(f"PHR must be 2 octets, got {len(data)}", 0)
         v = (data[0] << 8) | data[1]
         if v & 0x8000:
-            raise PhyError("mode switch PHR not supported", 0)
+            try:
+                ms = ModeSwitchPhr.from_bytes(data)
+            except PhyError as e:
+                raise PhyError(f"mode switch PHR: {e.reason}", 0) from None
+            raise PhyError(
+                f"mode switch PHR (to PHY mode {ms.new_mode}"
+                f"{', FEC' if ms.fec else ''}) not supported by this receiver",
+                0,
+            )
         if v & 0x6000:
             raise PhyError("reserved PHR bits set", 0)
         return cls(v & 0x07FF, 2 if v & 0x1000 else 4, bool(v & 0x0800))
+
+
+_BCH_POLY = 0b10011  # g(x) = x^4 + x + 1, the BCH(15,11) generator
+
+
+def _bch15_11_checksum(message11: int) -> int:
+    """The 4 check bits of the systematic BCH(15,11) code: m(x)·x^4 mod g(x), with the
+    first bit on air as the highest-degree coefficient."""
+    r = message11 << 4
+    for bit in range(14, 3, -1):
+        if r >> bit & 1:
+            r ^= _BCH_POLY << (bit - 4)
+    return r & 0xF
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSwitchPhr:
+    """A mode-switch PHR (MS bit set): the next packet comes in ``new_mode``.
+
+    Layout, in the order sent [mem: IEEE 802.15.4-2015 20.2.3, not checked here]: MS (1) |
+    mode switch parameter entry (2) | FEC (1) | new mode (7) | BCH(15,11) checksum over the
+    first 11 bits (4) | even parity over the first 15 bits (1). ihd builds and checks these
+    (tests, sniffing) but its receivers do not switch modes: SMWAP's use of mode switch is
+    unknown to us.
+    """
+
+    new_mode: int
+    fec: bool = False
+    parameter_entry: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.new_mode <= 0x7F:
+            raise ValueError(f"new_mode {self.new_mode} not in 0..127")
+        if not 0 <= self.parameter_entry <= 3:
+            raise ValueError(f"parameter_entry {self.parameter_entry} not in 0..3")
+
+    def to_bytes(self) -> bytes:
+        msg = 0x400 | self.parameter_entry << 8 | int(self.fec) << 7 | self.new_mode
+        v = msg << 5 | _bch15_11_checksum(msg) << 1
+        v |= v.bit_count() & 1  # even parity over all 16 bits
+        return v.to_bytes(2, "big")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ModeSwitchPhr:
+        """Decode two octets; :class:`PhyError` unless MS is set and both checks pass."""
+        if len(data) != 2:
+            raise PhyError(f"PHR must be 2 octets, got {len(data)}", 0)
+        v = (data[0] << 8) | data[1]
+        if not v & 0x8000:
+            raise PhyError("not a mode switch PHR (MS bit clear)", 0)
+        if v.bit_count() & 1:
+            raise PhyError("parity check failed", 0)
+        msg = v >> 5
+        if _bch15_11_checksum(msg) != (v >> 1) & 0xF:
+            raise PhyError("BCH checksum mismatch", 0)
+        return cls(new_mode=msg & 0x7F, fec=bool(msg >> 7 & 1), parameter_entry=msg >> 8 & 3)
+
+
+def build_mode_switch_ppdu(
+    phr: ModeSwitchPhr, *, preamble_octets: int = 4, sfd: int = SFD_UNCODED_0
+) -> bytes:
+    """SHR + mode-switch PHR: a whole mode-switch packet (it carries no PSDU)."""
+    if not _MIN_PREAMBLE <= preamble_octets <= _MAX_PREAMBLE:
+        raise ValueError(f"preamble_octets {preamble_octets} not in 4..1000")
+    if sfd not in _UNCODED_SFDS:
+        raise ValueError(f"a mode switch PHR is sent with an uncoded SFD, not 0x{sfd:04X}")
+    return b"\x55" * preamble_octets + sfd.to_bytes(2, "big") + phr.to_bytes()
 
 
 def _pn9_period() -> bytes:
