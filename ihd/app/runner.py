@@ -335,7 +335,12 @@ def _run_gui(
     from ihd.tariff.money import currency_for
     from ihd.ui.app import Gui
 
-    gui = Gui(clock=clock, currency=currency_for(cfg["household.currency"]), tz=cfg.timezone)
+    gui = Gui(
+        clock=clock,
+        currency=currency_for(cfg["household.currency"]),
+        tz=cfg.timezone,
+        pairing=pipeline.pairing,
+    )
     pipeline.add_listener(gui.listener())
     signal.signal(signal.SIGINT, lambda *_: gui.app.quit())
     signal.signal(signal.SIGTERM, lambda *_: gui.app.quit())

@@ -19,6 +19,7 @@ from PySide6.QtQml import QQmlApplicationEngine, QQmlError
 from PySide6.QtQuick import QQuickWindow
 
 from ihd.app.live import Snapshot
+from ihd.app.pairing import PairingService
 from ihd.clock import Clock
 from ihd.tariff.money import Currency
 
@@ -55,14 +56,21 @@ def _log_qml_warnings(warnings: list[QQmlError]) -> None:
 class Gui:
     """The application, engine and controller, built in the GUI thread."""
 
-    def __init__(self, *, clock: Clock, currency: Currency, tz: str) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        currency: Currency,
+        tz: str,
+        pairing: PairingService | None = None,
+    ) -> None:
         from ihd.ui.backend import UiController  # registers the QML types
 
         QGuiApplication.setApplicationName("ihd")
         QGuiApplication.setApplicationDisplayName("Home energy")
         QGuiApplication.setOrganizationName("ihd")
         self.app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
-        self.controller = UiController(clock=clock, currency=currency, tz=tz)
+        self.controller = UiController(clock=clock, currency=currency, tz=tz, pairing=pairing)
         self.engine = QQmlApplicationEngine()
         self.engine.addImportPath(str(qml_import_path()))
         self.engine.warnings.connect(_log_qml_warnings)
@@ -109,6 +117,7 @@ class Gui:
 
     def close(self) -> None:
         # Delete the engine before the singletons' owner so that QML bindings never see
-        # dead Python objects at exit.
+        # dead Python objects at exit; the pairing service must not call into a dead UI.
+        self.controller.pairing.detach()
         self.engine.deleteLater()
         del self.engine

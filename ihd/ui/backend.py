@@ -18,8 +18,10 @@ from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 from PySide6.QtQml import QmlElement, QmlSingleton, QQmlEngine
 
 from ihd.app.live import Snapshot, UtilityToday
+from ihd.app.pairing import PairingService, PairingStatus
 from ihd.clock import Clock
 from ihd.meter.reading import Utility
+from ihd.smwap.installcode import InstallCodeError
 from ihd.tariff.money import Currency
 from ihd.ui import text
 from ihd.ui.listmodel import RoleListModel
@@ -110,8 +112,10 @@ class Link(QObject, _Provided):
     def create(engine: QQmlEngine) -> QObject:
         return _Provided._own(engine, Link._instance)
 
-    def refresh(self, last_frame_at: float | None, now: float) -> None:
-        if last_frame_at is None:
+    def refresh(self, last_frame_at: float | None, now: float, *, paired: bool = True) -> None:
+        if not paired:
+            state, msg = "unpaired", "No meter paired"
+        elif last_frame_at is None:
             state, msg = "waiting", "Waiting for the meter"
         else:
             age = now - last_frame_at
@@ -167,6 +171,82 @@ class HouseClock(QObject, _Provided):
     @Property(str, notify=changed)
     def dateText(self) -> str:
         return self._date
+
+
+@QmlElement
+@QmlSingleton
+class Pairing(QObject, _Provided):
+    """Pairing with a meter, for the screen that will drive it: ``state`` is idle, pairing,
+    paired or failed; ``message`` is what to show; ``start(code)`` begins.
+
+    Status arrives from the pipeline's threads through a queued signal, like snapshots.
+    """
+
+    changed = Signal()
+    statusReady = Signal(object)
+
+    def __init__(self, service: PairingService | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._service = service
+        self._state, self._step, self._message = "idle", "", ""
+        self._count = len(service.paired()) if service is not None else 0
+        self.statusReady.connect(self._apply)
+        self._listener = self.statusReady.emit  # called from the pipeline's threads
+        if service is not None:
+            service.listeners.append(self._listener)
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, Pairing._instance)
+
+    @property
+    def available(self) -> bool:
+        return self._service is not None
+
+    @property
+    def has_meters(self) -> bool:
+        return self._count > 0
+
+    def detach(self) -> None:
+        """Stop listening (the service outlives the UI)."""
+        if self._service is not None and self._listener in self._service.listeners:
+            self._service.listeners.remove(self._listener)
+
+    @Slot(object)
+    def _apply(self, status: PairingStatus) -> None:
+        self._state, self._step, self._message = status.state, status.step, status.message
+        if self._service is not None and status.done:
+            self._count = len(self._service.paired())
+        self.changed.emit()
+
+    @Slot(str)
+    def start(self, install_code: str) -> None:
+        """Begin pairing with the code the householder typed (any meter that answers)."""
+        if self._service is None:
+            self._apply(PairingStatus("failed", "unavailable", "Pairing is not available."))
+            return
+        try:
+            self._service.start(install_code)
+        except InstallCodeError as e:
+            self._apply(PairingStatus("failed", "typo", str(e).capitalize() + "."))
+        except RuntimeError:
+            self._apply(PairingStatus("pairing", self._step, "Pairing is already under way."))
+
+    @Property(str, notify=changed)
+    def state(self) -> str:
+        return self._state
+
+    @Property(str, notify=changed)
+    def step(self) -> str:
+        return self._step
+
+    @Property(str, notify=changed)
+    def message(self) -> str:
+        return self._message
+
+    @Property(int, notify=changed)
+    def pairedCount(self) -> int:
+        return self._count
 
 
 class TodayRoles(IntEnum):
@@ -229,10 +309,17 @@ class UiController(QObject):
     snapshotReady = Signal(object)
 
     def __init__(
-        self, *, clock: Clock, currency: Currency, tz: str, parent: QObject | None = None
+        self,
+        *,
+        clock: Clock,
+        currency: Currency,
+        tz: str,
+        pairing: PairingService | None = None,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.clock = clock
+        self.pairing = Pairing.provide(Pairing(pairing, self))
         self.currency = currency
         self.live = Live.provide(Live(self))
         self.link = Link.provide(Link(self))
@@ -258,7 +345,8 @@ class UiController(QObject):
         now = self.clock.now()
         self.house_clock.refresh(now)
         snap = self.last
-        self.link.refresh(snap.last_frame_at if snap else None, now)
+        paired = self.pairing.has_meters or not self.pairing.available
+        self.link.refresh(snap.last_frame_at if snap else None, now, paired=paired)
         # A demand figure is "now" only while it is fresh: after an outage the gauge shows
         # no number rather than an old one (the link line says how old the data is).
         fresh = (

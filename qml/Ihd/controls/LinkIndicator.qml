@@ -9,7 +9,8 @@ Row {
         anchors.verticalCenter: parent.verticalCenter
         color: Link.state === "live" ? Theme.live
              : Link.state === "stale" ? Theme.stale
-             : Link.state === "lost" ? Theme.lost : Theme.textDim
+             : Link.state === "lost" || Link.state === "unpaired" ? Theme.lost
+             : Theme.textDim
     }
     Text {
         objectName: "linkText"
