@@ -144,7 +144,11 @@ def test_pair_by_install_code_alone_then_readings_flow(display: Display) -> None
     ]
     said = r.stdout + r.stderr + listed.stdout + listed.stderr
     assert not any(s in said for s in _secrets(display.world))
+    # The handshake's frames are counted as pairing traffic, not as frames with no key.
     assert display.diag.counter("smwap.unknown_key") == 0
+    assert display.diag.counter("smwap.link") >= 2  # KEY_TRANSPORT and JOIN_ACCEPT
+    seen = display.pipeline.ingest.receiver.neighbours.get(int(elec, 16))
+    assert seen is not None and seen.unknown_key == 0 and seen.frames_ok >= 3
 
 
 def test_each_failure_has_its_own_message(display: Display) -> None:

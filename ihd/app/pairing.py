@@ -39,7 +39,7 @@ from ihd.smwap.link import (
     Send,
 )
 from ihd.smwap.link import PairedMeter as LinkPaired
-from ihd.smwap.mac import AuxSecurityHeader
+from ihd.smwap.mac import Address, AddrMode, AuxSecurityHeader, MacFrame
 from ihd.smwap.receiver import Received
 from ihd.smwap.security import SecurityError, key_id
 
@@ -181,11 +181,21 @@ class PairingService:
                 return False
             events = session.receive(rx.raw, rx.frame, info.rssi_dbm, info.timestamp)
             self._handle(events)
-        # Our link frames: the unsecured ones the receiver already calls "link"; secured
-        # ones under the link key (level 6, implicit key) only this session can read.
-        aux = rx.frame.aux
-        return bool(events) or (
-            rx.outcome == "unknown_key" and aux is not None and aux.key_id_mode == 0
+        return bool(events) or rx.outcome == "link"
+
+    def is_link_frame(self, frame: MacFrame) -> bool:
+        """Is this secured frame a message of the running session (under its link key)?
+        The receiver asks, so that such frames are not counted as "unknown key"."""
+        session = self._session
+        aux, src = frame.aux, frame.src
+        return (
+            session is not None
+            and aux is not None
+            and aux.key_id_mode == 0
+            and frame.dst == Address.ext(self.display_eui)
+            and src is not None
+            and src.mode is AddrMode.EXTENDED
+            and (session.meter_eui is None or src.value == session.meter_eui)
         )
 
     # --- internals -------------------------------------------------------------------------

@@ -216,6 +216,7 @@ def build_pipeline(
         save_counter=lambda c: store.submit(Batch(state={FRAME_COUNTER_KEY: str(c)})),
     )
     ingest.on_frame = pairing.on_frame
+    ingest.receiver.link_frame = pairing.is_link_frame
     if seed_world is not None and history_days > 0:
         since = max(span[1], now - history_days * 86400) if span else now - history_days * 86400
         if since < now - 60:

@@ -192,13 +192,13 @@ class NeighbourTable:
         }
         for addr, e in self._entries.items():
             base = f"smwap.neighbour.{addr}."
-            out[base + "rssi_dbm"] = e.rssi_dbm
+            out[base + "rssi_dbm"] = None if e.rssi_dbm is None else round(e.rssi_dbm, 1)
             out[base + "rssi_avg_dbm"] = (
                 None if e.rssi_avg_dbm is None else round(e.rssi_avg_dbm, 1)
             )
             out[base + "lqi"] = e.lqi
-            out[base + "first_seen"] = e.first_seen
-            out[base + "last_seen"] = e.last_seen
+            out[base + "first_seen"] = round(e.first_seen, 3)
+            out[base + "last_seen"] = round(e.last_seen, 3)
             for name, n in e.counts.items():
                 out[base + name] = n
         return dict(sorted(out.items()))

@@ -31,6 +31,8 @@ its MIC verified, so a forged frame can never advance (or poison) a mark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 
 from ihd.smwap.errors import FrameError
@@ -87,8 +89,12 @@ class Receiver:
         guard: ReplayGuard | None = None,
         policy: SecurityPolicy = DEFAULT_POLICY,
         neighbours: NeighbourTable | None = None,
+        link_frame: Callable[[MacFrame], bool] | None = None,
     ) -> None:
         self.keys = keys or KeyTable()
+        # Secured pairing messages are under a link key only the pairing session holds: it
+        # tells which frames are its own, so they end as "link", not "unknown_key".
+        self.link_frame = link_frame
         self.guard = guard or ReplayGuard()
         self.policy = policy
         self.neighbours = neighbours or NeighbourTable()
@@ -147,6 +153,8 @@ class Receiver:
                 return Received("no_source", "no extended source address for the nonce", frame, raw)
             kid = key_id(aux)
             key = self.keys.lookup(aux, src_ext)
+            if key is None and self.link_frame is not None and self.link_frame(frame):
+                return Received("link", frame=frame, raw=raw, src_ext=src_ext)
             if key is None:
                 raise SecurityError(f"no key {kid} for {src_ext:016X}", "unknown_key")
             self.guard.check(src_ext, kid, aux.frame_counter, frame.seq)
