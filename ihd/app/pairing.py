@@ -124,6 +124,7 @@ class PairingService:
         self.listeners: list[Callable[[PairingStatus], None]] = []
         self._lock = threading.RLock()
         self._session: DisplayPairing | None = None
+        self._link_window_end = 0.0  # late answers to a broadcast request count as pairing
         self._label: str | None = None
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,18 +185,18 @@ class PairingService:
         return bool(events) or rx.outcome == "link"
 
     def is_link_frame(self, frame: MacFrame) -> bool:
-        """Is this secured frame a message of the running session (under its link key)?
+        """Is this secured frame pairing traffic for us (under a link key, key identifier
+        mode 0, addressed to this display) while pairing runs or just after? Answers to a
+        broadcast request come from every meter in pairing mode, also after ours answered.
         The receiver asks, so that such frames are not counted as "unknown key"."""
-        session = self._session
         aux, src = frame.aux, frame.src
         return (
-            session is not None
+            (self._session is not None or self.clock.now() < self._link_window_end)
             and aux is not None
             and aux.key_id_mode == 0
             and frame.dst == Address.ext(self.display_eui)
             and src is not None
             and src.mode is AddrMode.EXTENDED
-            and (session.meter_eui is None or src.value == session.meter_eui)
         )
 
     # --- internals -------------------------------------------------------------------------
@@ -290,6 +291,9 @@ class PairingService:
         self.diag.set("pairing.meters", len(keys))
 
     def _end(self, status: PairingStatus) -> None:
+        session = self._session
+        if session is not None:
+            self._link_window_end = self.clock.now() + session.timeout_s
         self._session = None
         self._set(status)
 

@@ -46,12 +46,14 @@ Choices made here (all documented on the fields too):
   not supported.
 * **IE terminators** are inserted by the builder (HT1 before payload IEs, HT2 before a MAC
   payload without payload IEs, Payload Termination between payload IEs and a MAC payload)
-  and consumed by the parser, never returned as elements. A payload IE descriptor where a
-  header IE is expected (no HT1) is refused.
+  and consumed by the parser, never returned as elements. The parser also takes redundant
+  ones, which do not come back on rebuilding (see :class:`MacFrame`). A payload IE
+  descriptor where a header IE is expected (no HT1) is refused.
 * **Reserved bit 7 of the frame control** is ignored on receipt and sent as 0.
 
 The parser raises only :class:`FrameError` for any input octets, and for every frame it
-returns, ``parse(build(frame)) == frame``. Parsing is written for speed (a 70-octet data frame
+returns, ``parse(build(frame)) == frame`` (the octets built can differ from those received,
+only as :class:`MacFrame` lists). Parsing is written for speed (a 70-octet data frame
 takes a few microseconds): octets are read by index, not with ``struct``.
 """
 
@@ -499,7 +501,7 @@ class MpxTransferType(IntEnum):
     """MPX IE transfer types (IEEE 802.15.9 Table 19, as in Wireshark); others reserved."""
 
     FULL_FRAME = 0  # Multiplex ID and the whole upper-layer frame
-    FULL_FRAME_NO_MULTIPLEX_ID = 1  # Multiplex ID implied by context ("compressed")
+    FULL_FRAME_NO_MULTIPLEX_ID = 1  # Multiplex ID implied by context ("compressed"; below)
     NON_LAST_FRAGMENT = 2  # Fragment Number; the first (0) also Total Size and Multiplex ID
     LAST_FRAGMENT = 4  # as NON_LAST_FRAGMENT
     ABORT = 6  # optional Total Size, no data
@@ -516,6 +518,13 @@ class MpxIE:
     by transfer type: Fragment Number (1 octet, fragments only), Total Upper-Layer Frame Size
     (2, little-endian; first fragment, optional in ABORT), Multiplex ID (2, little-endian;
     FULL_FRAME and first fragment), then the upper-layer frame or fragment (``data``).
+
+    Two readings differ between implementations, and this class follows Nanostack
+    (``ws_mpx_header.c``) in both. With transfer type 1 (FULL_FRAME_NO_MULTIPLEX_ID), bits
+    3-7 are kept as ``transaction_id``; Wireshark 4.0 shows them as a compressed Multiplex
+    ID (so 1 reads as KMP there). A LAST_FRAGMENT numbered 0 (a one-fragment transfer) is
+    read like a first fragment, with Total Size and Multiplex ID; Wireshark 4.0 reads those
+    only in a NON_LAST_FRAGMENT numbered 0.
 
     Multiplex ID values below 0x0600 are assigned by 802.15.9 (1 = KMP, 2 = Wi-SUN); from
     0x0600 up they are EtherTypes. For KMP frames the first data octet is the KMP ID
@@ -692,7 +701,19 @@ class MacFrame:
       number needs. ``long_fc`` must be False for other frame types.
 
     Fields are checked by :meth:`to_bytes` / :func:`build_mpdu` (``ValueError``), not on
-    construction; the parser only returns frames that build again to the same octets.
+    construction. Every frame the parser returns builds, and parses back equal:
+    ``parse(build(f)) == f``. The octets built are the octets received, never longer, but
+    for what the frame does not keep:
+
+    * reserved frame control bit 7 set (general layout): it is sent as 0;
+    * redundant termination IEs, which the builder leaves out: in an unsecured frame, HT1
+      with no payload IE after it (HT1 + payload termination before a MAC payload becomes
+      HT2); HT2 with nothing after it (in a secured frame, nothing but the MIC); a payload
+      termination IE with no MAC payload after it.
+
+    For a frame made by hand, ``parse(build(f)) == f`` needs ``f`` in the parser's form: a
+    source PAN given as None that the frame does not send, with a source address and a
+    destination PAN, comes back as ``dst_pan``.
     """
 
     frame_type: FrameType
