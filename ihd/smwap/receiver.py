@@ -32,7 +32,6 @@ its MIC verified, so a forged frame can never advance (or poison) a mark.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 from ihd.smwap.errors import FrameError
