@@ -36,8 +36,10 @@ otherwise (counter <= mark)            ``SecurityError(counter="replay")``
 **Two marks and a crash.** Marks move in memory at once (*accepted*). They become durable only
 together with the readings their frames carried: the caller puts :meth:`ReplayGuard.pending`
 (store state keys ``smwap.fc.<EUI64>.<key id>`` → decimal counter) into the same store batch as
-the readings and calls :meth:`ReplayGuard.committed` with them once the batch committed; what
-the store holds is the *committed* mark. After a restart, :meth:`ReplayGuard.load` with the
+the readings and calls :meth:`ReplayGuard.committed` with them when it hands the batch to the
+store (the store writes batches in order, so a mark can only land with its readings). What the
+store holds is the *committed* mark. A batch the store loses (a crash, a full queue) loses its
+mark with its readings: after a restart the frames it carried are let in again. After a restart, :meth:`ReplayGuard.load` with the
 store's state is the only way marks come back. A frame at or below a loaded mark is refused;
 frames above it are accepted again even if they were accepted before the crash: they carry the
 readings that were lost with it, and the store deduplicates readings. (An attacker could replay
