@@ -39,8 +39,8 @@ together with the readings their frames carried: the caller puts :meth:`ReplayGu
 the readings and calls :meth:`ReplayGuard.committed` with them when it hands the batch to the
 store (the store writes batches in order, so a mark can only land with its readings). What the
 store holds is the *committed* mark. A batch the store loses (a crash, a full queue) loses its
-mark with its readings: after a restart the frames it carried are let in again. After a restart, :meth:`ReplayGuard.load` with the
-store's state is the only way marks come back. A frame at or below a loaded mark is refused;
+mark with its readings. After a restart, :meth:`ReplayGuard.load` with the store's state is
+the only way marks come back. A frame at or below a loaded mark is refused;
 frames above it are accepted again even if they were accepted before the crash: they carry the
 readings that were lost with it, and the store deduplicates readings. (An attacker could replay
 exactly those frames, which only re-delivers genuine readings.)
