@@ -106,6 +106,7 @@ def test_table_units_live_in_names() -> None:
         assert reg.obis == code
         assert reg.quantity.endswith("_" + reg.unit.lower()), reg
         assert reg.cumulative == (reg.unit in ("Wh", "varh", "m3")), reg
+        assert reg.unit in ("code", "currency") or reg.obis[0] != 0, reg
     assert E_IMPORT.quantity == "energy_import_wh" and E_IMPORT.dlms_unit == 30
     assert REGISTERS[(1, 0, 1, 8, 2, 255)].quantity == "energy_import_rate2_wh"
     assert REGISTERS[(1, 0, 2, 7, 0, 255)].quantity == "power_export_w"
@@ -252,7 +253,9 @@ def push_values(draw: st.DrawFn) -> tuple[object, int, int]:
 
 
 @given(
-    values=st.lists(push_values(), max_size=20),
+    # One push never holds two registers with the same quantity (a meter reads one of each;
+    # decode keeps a second one raw).
+    values=st.lists(push_values(), max_size=20, unique_by=lambda v: v[0].quantity),  # type: ignore[attr-defined]
     ts=st.integers(0, utc(2100, 1, 1, 0, 0, 0)),
     invoke_id=st.integers(0, (1 << 24) - 1),
 )
@@ -476,7 +479,7 @@ def test_real_aidon_list3() -> None:
 
 
 @pytest.mark.parametrize("name", ["kaifa_kfm001_list1", "kamstrup_2017_list"])
-def test_real_positional_layouts_are_rejected_cleanly(name: str) -> None:
+def test_real_positional_and_flat_layouts_decode(name: str) -> None:
     case = PUSHES[name]
     apdu = bytes.fromhex(case["hex"])
     # The header, including the 09 0C date-time quirk, decodes ...
@@ -486,9 +489,28 @@ def test_real_positional_layouts_are_rejected_cleanly(name: str) -> None:
     assert note.body.hex().startswith(
         case["expected"].get("body", case["expected"].get("body_prefix"))
     )
-    # ... but the body has no {OBIS, value, scaler-unit} entries to map.
-    with pytest.raises(MeterDecodeError, match="positional layouts are not supported"):
-        decode(apdu)
+    # ... and so does the body: Kaifa's positional list 1, Kamstrup's OBIS/value list.
+    push = decode(apdu)
+    got = {r.obis: r.value for r in push.readings}
+    if name == "kaifa_kfm001_list1":
+        # body_note: "double-long-unsigned 0x528 = 1320 W (Kaifa list 1: active power import)"
+        assert push.layout == "kaifa_list1"
+        assert got == {"1-0:1.7.0.255": Decimal(1320)}
+        assert push.timestamp == utc(2017, 9, 12, 23, 18, 42)
+    else:
+        # The amsreader Kamstrup sample (its obisdata.md: 1468 W, 462 var, 5.64/2.02/5.11 A,
+        # 232/228/233 V); tests/test_meter_realworld.py decodes the same frame in HDLC.
+        assert push.layout == "flat"
+        assert got["1-1:1.7.0.255"] == 1468 and got["1-1:4.7.0.255"] == 462
+        assert got["1-1:31.7.0.255"] == Decimal("5.64")
+        assert got["1-1:72.7.0.255"] == 233
+        assert push.timestamp == utc(2017, 10, 20, 3, 43, 30)
+
+
+def test_unknown_positional_layout_is_a_decode_error() -> None:
+    body = "02030a0358595a06000000010600000002"  # list id "XYZ", two values
+    with pytest.raises(MeterDecodeError, match="positional layout of 3 values"):
+        decode(HEADER_NO_TIME + bytes.fromhex(body))
 
 
 # ------------------------------------------------------------------------------ gas

@@ -1,19 +1,27 @@
-"""DLMS/COSEM DATA-NOTIFICATION pushes: APDU bytes in, typed readings out (and back).
+"""DLMS/COSEM DATA-NOTIFICATION pushes: bytes in, typed readings out (and back).
 
 Why this layer exists. The meter pushes its registers as an xDLMS DATA-NOTIFICATION
 (IEC 62056-5-3, "Green Book"). The APDU and A-XDR data codecs are dlms-cosem's; this
-module is only the glue that (1) guards the library, which was written for trusted
-input, (2) maps the push body onto ``ihd.meter.obis`` and (3) builds the same pushes
-for the simulated meter, so the demo runs through the real decoder.
+module is the glue that (1) guards the library, which was written for trusted input,
+(2) takes off the wrappers pushes arrive in (:mod:`ihd.meter.link`), (3) deciphers
+general-glo-ciphering (:mod:`ihd.meter.cipher`) with an invocation-counter replay guard
+(:mod:`ihd.meter.replay`), (4) maps the body (:mod:`ihd.meter.body`) onto
+:mod:`ihd.meter.obis`, and (5) builds the same pushes for the simulated meter, so the demo
+runs through the real decoder.
 
-Body layout, sent and accepted: a structure (or array) of entries, each
-``structure {octet-string OBIS (6), value, structure {integer scaler, enum unit}}``, the
-"OBIS, value, scaler-unit" form of real HAN pushes (Aidon sends exactly this). The
-two-element ``{OBIS, value}`` form is accepted too, with scaler 0 and the table's unit.
-Entries whose value is not an integer (ids, version strings) are well formed but carry
-no reading: their OBIS codes are listed in ``Push.skipped``. Positional layouts (Kaifa's
-bare value lists, Kamstrup's interleaved OBIS/value lists) need a per-meter profile that
-says what each value is and how it is scaled; they raise ``MeterDecodeError``.
+One entry point: ``decode_push(data, meter=, utility=, received_at=, keys=, guard=)``
+takes a bare APDU (what SMWAP carries), or one in an LLC header, in HDLC frames
+(segmented or not), in M-Bus long frames, in a DLMS/UDP wrapper, in general block
+transfer, ciphered or plain, and returns a :class:`Push` or raises
+:class:`MeterDecodeError` (or a subclass: :class:`MeterKeyError`,
+:class:`MeterAuthError`, :class:`MeterReplayError`; ``outcome`` names each).
+
+Body layouts (see :mod:`ihd.meter.body`): ``{OBIS, value[, scaler-unit]}`` entries, flat
+``OBIS, value`` lists, the positional Norwegian Kaifa lists and the Czech descriptor
+lists. Numeric values become readings; text values (meter ids, list versions)
+go to ``Push.texts`` and their OBIS codes to ``Push.skipped``; codes missing from the OBIS
+table become raw readings (``raw_<obis>_<unit>``), listed in ``Push.unknown`` for the
+diagnostics counter, never dropped.
 
 Time. ``build_push`` sends the push time as UTC (deviation 0) with the day of week
 filled in. On decode, a date-time with no zone (deviation 0x8000 "not specified", or 0,
@@ -21,90 +29,95 @@ which dlms-cosem returns as a naive datetime) is taken as UTC. A date-time with
 "not specified" date or time fields, or the "invalid" clock-status bit, is no point in
 time: the push then takes the meter clock object (``0-0:1.0.0.255``) if the body has
 one, as Aidon's hourly list does, or else ``received_at``. Other bad date-times raise.
+Some meters (Kaifa, older Kamstrup) send the notification date-time as a Data CHOICE
+(``09 0C`` + 12 octets) instead of an A-XDR octet string; dlms-cosem then fails with
+"month must be in 1..12", so the header is split here.
 
 Errors. For any input bytes, ``decode_push`` returns a ``Push`` or raises
-``MeterDecodeError`` (a ValueError): every exception dlms-cosem throws is wrapped. The
-data parser is run in a strict subclass, because the stock one reads past the end of a
-truncated buffer and then loops for ever.
+``MeterDecodeError`` (a ValueError): every exception dlms-cosem throws is wrapped.
 
-Ciphering. ``decode_apdu`` dispatches on the APDU tag. general-glo-ciphering (0xDB) and
-the other ciphered forms raise ``MeterDecodeError("ciphered APDU: no DLMS key
-configured")`` today; decryption slots in there as one more entry in ``_DECODERS``.
-
-Speed: this imports ``dlms_cosem.protocol.xdlms`` and ``dlms_data`` only, never
-``dlms_cosem.connection`` (structlog; ~0.3 s to import).
+Speed: this imports ``dlms_cosem.protocol.xdlms``, ``dlms_data``, ``security`` and
+``protocol.wrappers`` only, never ``dlms_cosem.connection`` (structlog; ~0.3 s to import).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from dlms_cosem import time as dlms_time
 from dlms_cosem.dlms_data import (
-    DataArray,
     DataStructure,
-    DlmsDataParser,
     DoubleLongData,
     DoubleLongUnsignedData,
     EnumData,
     IntegerData,
-    Long64Data,
-    LongData,
     OctetStringData,
-    UnsignedIntegerData,
-    UnsignedLong64Data,
-    UnsignedLongData,
 )
 from dlms_cosem.protocol.xdlms.data_notification import (
     DataNotification,
     LongInvokeIdAndPriority,
 )
 
-from ihd.meter.obis import COUNT, ObisCode, Register, format_obis, lookup, resolve
+from ihd.meter.body import DATE_TIME_LEN, parse_body
+from ihd.meter.cipher import DlmsKeys, decipher, parse_ciphered
+from ihd.meter.errors import MeterAuthError, MeterDecodeError, MeterKeyError, MeterReplayError
+from ihd.meter.link import TAG_GBT, unwrap
+from ihd.meter.obis import COUNT, ObisCode, Register, format_obis, lookup, raw_quantity, resolve
 from ihd.meter.reading import Reading, Utility
+from ihd.meter.replay import InvocationGuard
+
+__all__ = [
+    "CLOCK_OBIS",
+    "TAG_DATA_NOTIFICATION",
+    "TAG_GENERAL_GLO_CIPHERING",
+    "MeterAuthError",
+    "MeterDecodeError",
+    "MeterKeyError",
+    "MeterReplayError",
+    "Notification",
+    "Push",
+    "PushValue",
+    "build_push",
+    "decode_apdu",
+    "decode_push",
+]
 
 # xDLMS APDU tags (Green Book, "xDLMS APDU" CHOICE).
 TAG_DATA_NOTIFICATION = 0x0F
 TAG_GENERAL_GLO_CIPHERING = 0xDB
 TAG_GENERAL_DED_CIPHERING = 0xDC
 TAG_GENERAL_CIPHERING = 0xDD
+TAG_GENERAL_SIGNING = 0xDF
+_OTHER_CIPHERED = {
+    TAG_GENERAL_DED_CIPHERING: "general-ded-ciphering",
+    TAG_GENERAL_CIPHERING: "general-ciphering",
+    TAG_GENERAL_SIGNING: "general-signing",
+}
 
-DATE_TIME_LEN = 12  # octets in a COSEM date-time
 CLOCK_OBIS: ObisCode = (0, 0, 1, 0, 0, 255)  # the meter's Clock object
+_BARE: tuple[str, ...] = ("apdu",)
 MAX_INVOKE_ID = (1 << 24) - 1  # long-invoke-id is 24 bits
-
-_INTEGER_TYPES = frozenset(
-    {
-        IntegerData,
-        LongData,
-        DoubleLongData,
-        DoubleLongUnsignedData,
-        UnsignedIntegerData,
-        UnsignedLongData,
-        Long64Data,
-        UnsignedLong64Data,
-    }
-)
-
-
-class MeterDecodeError(ValueError):
-    """A push could not be decoded. ``reason`` says why, for logs and diagnostics."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
 class Push:
     invoke_id: int
-    timestamp: float  # POSIX seconds UTC: meter clock, or received_at
+    timestamp: float  # POSIX seconds UTC: notification time, else meter clock, else received_at
     readings: tuple[Reading, ...]
     skipped: tuple[str, ...] = ()  # OBIS codes of entries with no numeric value
+    texts: tuple[tuple[str, str], ...] = ()  # (OBIS code or "", text): ids, list versions
+    unknown: tuple[str, ...] = ()  # OBIS codes not in the table, kept as raw readings
+    meter_clock: float | None = None  # the body's clock object, POSIX seconds UTC
+    layout: str = "entries"  # how the body was read (ihd.meter.body)
+    framing: tuple[str, ...] = ("apdu",)  # wrappers taken off, outermost first
+    system_title: bytes | None = None  # ciphered pushes only
+    invocation_counter: int | None = None
+    security_control: int | None = None
+    authenticated: bool = False  # a GCM tag verified with our authentication key
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,37 +132,91 @@ class Notification:
 # ---------------------------------------------------------------------------- decode
 
 
-def decode_push(apdu: bytes, *, meter: str, utility: Utility, received_at: float) -> Push:
-    """Decode one push APDU into readings.
+def decode_push(
+    apdu: bytes,
+    *,
+    meter: str,
+    utility: Utility,
+    received_at: float,
+    keys: DlmsKeys | None = None,
+    guard: InvocationGuard | None = None,
+) -> Push:
+    """Decode one push (any wrapper; see the module docstring) into readings.
 
     ``utility`` is the device's utility from pairing. It applies to values whose OBIS
     code does not say otherwise; a gas register in an electricity meter's push stays gas.
+    ``keys`` decipher general-glo-ciphering. ``guard``, if given, refuses ciphered pushes
+    whose invocation counter is not above its mark for their system title, and moves the
+    mark when one decodes (the caller commits ``guard.pending()`` with the readings).
     """
     try:
-        return _decode_push(apdu, meter, utility, received_at)
+        return _decode_push(apdu, meter, utility, received_at, keys, guard)
     except MeterDecodeError:
         raise
     except Exception as exc:  # dlms-cosem raises ValueError, KeyError, IndexError, ...
         raise MeterDecodeError(f"malformed push: {type(exc).__name__}: {exc}") from exc
 
 
-def decode_apdu(apdu: bytes) -> Notification:
-    """Unwrap one xDLMS APDU to the DATA-NOTIFICATION it carries."""
+def decode_apdu(apdu: bytes, *, keys: DlmsKeys | None = None) -> Notification:
+    """Unwrap (and decipher) one push to the DATA-NOTIFICATION it carries."""
     try:
-        return _decode_apdu(bytes(apdu))
+        return _decode_apdu(bytes(apdu), keys, None)[0]
     except MeterDecodeError:
         raise
     except Exception as exc:
         raise MeterDecodeError(f"malformed APDU: {type(exc).__name__}: {exc}") from exc
 
 
-def _decode_apdu(apdu: bytes) -> Notification:
-    if not apdu:
+@dataclass(frozen=True, slots=True)
+class _Security:
+    system_title: bytes
+    invocation_counter: int
+    security_control: int
+    authenticated: bool
+
+
+def _decode_apdu(
+    data: bytes, keys: DlmsKeys | None, guard: InvocationGuard | None
+) -> tuple[Notification, tuple[str, ...], _Security | None]:
+    if not data:
         raise MeterDecodeError("empty APDU")
-    decoder = _DECODERS.get(apdu[0])
-    if decoder is None:
-        raise MeterDecodeError(f"unsupported APDU tag 0x{apdu[0]:02X}")
-    return decoder(apdu)
+    tag = data[0]
+    if tag in (TAG_GENERAL_GLO_CIPHERING, *_OTHER_CIPHERED) and keys is None:
+        raise MeterKeyError("ciphered APDU: no DLMS key configured")
+    if tag in (TAG_DATA_NOTIFICATION, TAG_GENERAL_GLO_CIPHERING):
+        apdu, framing = data, _BARE  # the SMWAP case: nothing to take off
+    else:
+        unwrapped = unwrap(data)
+        apdu, framing = unwrapped.apdu, unwrapped.framing
+        tag = apdu[0]
+    security = None
+    if tag == TAG_GENERAL_GLO_CIPHERING:
+        if keys is None:
+            raise MeterKeyError("ciphered APDU: no DLMS key configured")
+        if guard is not None:
+            c = parse_ciphered(apdu)
+            guard.check(c.system_title, c.invocation_counter)  # before any AES
+        d = decipher(apdu, keys)
+        security = _Security(
+            d.system_title, d.invocation_counter, d.security_control, d.authenticated
+        )
+        apdu = d.apdu
+        if not apdu:
+            raise MeterDecodeError("ciphered APDU holds nothing")
+        tag = apdu[0]
+        if tag in (TAG_GBT, TAG_GENERAL_GLO_CIPHERING):
+            raise MeterDecodeError(f"ciphered APDU holds tag 0x{tag:02X}, not a push")
+    elif tag in _OTHER_CIPHERED:
+        if keys is None:
+            raise MeterKeyError("ciphered APDU: no DLMS key configured")
+        raise MeterDecodeError(f"{_OTHER_CIPHERED[tag]} is not supported")
+    if tag != TAG_DATA_NOTIFICATION:
+        raise MeterDecodeError(f"unsupported APDU tag 0x{tag:02X}")
+    if security is None and keys is not None and keys.require_authentication:
+        raise MeterAuthError(
+            "plain push refused: the keys require authentication", "unauthenticated"
+        )
+    return _decode_data_notification(apdu), framing, security
 
 
 def _decode_data_notification(apdu: bytes) -> Notification:
@@ -176,115 +243,64 @@ def _decode_data_notification(apdu: bytes) -> Notification:
     )
 
 
-def _ciphered(apdu: bytes) -> Notification:
-    raise MeterDecodeError("ciphered APDU: no DLMS key configured")
-
-
-_DECODERS: dict[int, Callable[[bytes], Notification]] = {
-    TAG_DATA_NOTIFICATION: _decode_data_notification,
-    TAG_GENERAL_GLO_CIPHERING: _ciphered,
-    TAG_GENERAL_DED_CIPHERING: _ciphered,
-    TAG_GENERAL_CIPHERING: _ciphered,
-}
-
-
-def _decode_push(apdu: bytes, meter: str, utility: Utility, received_at: float) -> Push:
-    note = _decode_apdu(bytes(apdu))
+def _decode_push(
+    data: bytes,
+    meter: str,
+    utility: Utility,
+    received_at: float,
+    keys: DlmsKeys | None,
+    guard: InvocationGuard | None,
+) -> Push:
+    note, framing, security = _decode_apdu(bytes(data), keys, guard)
     timestamp = _date_time_to_posix(note.date_time) if note.date_time is not None else None
-    entries = _parse_body(note.body)
-
-    found: list[tuple[ObisCode, int, int, int | None]] = []
-    skipped: list[str] = []
-    clock: float | None = None
-    for index, entry in enumerate(entries):
-        if type(entry) is not DataStructure:
-            raise MeterDecodeError(
-                f"entry {index} is {_describe(entry)}, not a structure "
-                "{OBIS, value[, scaler-unit]}: positional layouts are not supported"
-            )
-        if len(entry.value) not in (2, 3):
-            raise MeterDecodeError(
-                f"entry {index} is a structure of {len(entry.value)}, "
-                "not {OBIS, value[, scaler-unit]}"
-            )
-        obis_item, value = entry.value[0], entry.value[1]
-        if type(obis_item) is not OctetStringData or len(obis_item.value) != 6:
-            raise MeterDecodeError(f"entry {index}: first element is not a 6-octet OBIS code")
-        a, b, c, d, e, f = obis_item.value
-        obis = (a, b, c, d, e, f)
-        scaler, unit = (0, None) if len(entry.value) == 2 else _scaler_unit(entry.value[2], index)
-        if type(value) in _INTEGER_TYPES:
-            found.append((obis, int(value.value), scaler, unit))
-        elif (
-            obis == CLOCK_OBIS
-            and type(value) is OctetStringData
-            and len(value.value) == DATE_TIME_LEN
-        ):
-            clock = _date_time_to_posix(bytes(value.value))
-        else:
-            skipped.append(format_obis(obis))
-
+    body = parse_body(note.body)
+    clock = _date_time_to_posix(body.clock) if body.clock is not None else None
     if timestamp is None:
         timestamp = clock if clock is not None else received_at
+
     readings = []
-    for obis, raw, scaler, unit in found:
-        r = resolve(obis, scaler, unit)
+    unknown = []
+    seen: set[str] = set()
+    for item in body.items:
+        r = resolve(item.obis, item.scaler, item.unit)
+        obis = format_obis(item.obis)
+        quantity, scaler = r.quantity, r.scaler
+        if r.register is None:
+            unknown.append(obis)
+        elif quantity in seen:
+            # Two codes for one quantity (1-0:1.8.0 and, by the channel fallback, 1-1:1.8.0):
+            # the second stays raw, so a push never holds one quantity twice.
+            quantity, scaler = raw_quantity(item.obis, item.unit), item.scaler
+            unknown.append(obis)
+        seen.add(quantity)
         readings.append(
             Reading(
                 meter=meter,
                 utility=r.utility or utility,
-                quantity=r.quantity,
-                raw=raw,
-                scaler=r.scaler,
+                quantity=quantity,
+                raw=item.raw,
+                scaler=scaler,
                 timestamp=timestamp,
-                obis=format_obis(obis),
+                obis=obis,
             )
         )
-    return Push(note.invoke_id, timestamp, tuple(readings), tuple(skipped))
-
-
-class _StrictParser(DlmsDataParser):  # type: ignore[misc]  # dlms-cosem is untyped
-    """DlmsDataParser that refuses to read past the end of its buffer.
-
-    The stock ``get_bytes`` returns short slices and moves the pointer beyond the end;
-    ``parse`` then never sees the buffer empty and spins, appending NullData for ever.
-    """
-
-    buffer: bytearray
-    pointer: int
-
-    def get_bytes(self, length: int) -> bytearray:
-        start = self.pointer
-        end = start + length
-        if end > len(self.buffer):
-            raise MeterDecodeError("truncated A-XDR data in push body")
-        self.pointer = end
-        return self.buffer[start:end]
-
-
-def _parse_body(body: bytes) -> list[Any]:
-    if not body:
-        raise MeterDecodeError("DATA-NOTIFICATION has no body")
-    parser = _StrictParser()
-    items = parser.parse(body, limit=1)
-    if parser.pointer != len(body):
-        raise MeterDecodeError(f"{len(body) - parser.pointer} octets after the push body")
-    top = items[0]
-    if type(top) not in (DataStructure, DataArray):
-        raise MeterDecodeError(f"push body is {_describe(top)}, not a structure or array")
-    entries: list[Any] = top.value
-    return entries
-
-
-def _scaler_unit(item: Any, index: int) -> tuple[int, int]:
-    if type(item) is not DataStructure or len(item.value) != 2:
-        raise MeterDecodeError(f"entry {index}: third element is not {{scaler, unit}}")
-    scaler, unit = item.value
-    if type(scaler) not in _INTEGER_TYPES or not -128 <= scaler.value <= 127:
-        raise MeterDecodeError(f"entry {index}: scaler is {_describe(scaler)}")
-    if type(unit) not in (EnumData, UnsignedIntegerData):
-        raise MeterDecodeError(f"entry {index}: unit is {_describe(unit)}")
-    return int(scaler.value), int(unit.value)
+    if security is not None and guard is not None:
+        guard.accept(security.system_title, security.invocation_counter)
+    return Push(
+        invoke_id=note.invoke_id,
+        timestamp=timestamp,
+        readings=tuple(readings),
+        skipped=tuple(format_obis(o) for o in body.skipped),
+        texts=tuple(("" if o is None else format_obis(o), t) for o, t in body.texts),
+        unknown=tuple(unknown),
+        meter_clock=clock,
+        layout=body.layout,
+        framing=framing,
+        system_title=None if security is None else security.system_title,
+        invocation_counter=None if security is None else security.invocation_counter,
+        security_control=None if security is None else security.security_control,
+        authenticated=security is not None and security.authenticated,
+    )
 
 
 def _date_time_to_posix(raw: bytes) -> float | None:
@@ -302,17 +318,25 @@ def _date_time_to_posix(raw: bytes) -> float | None:
     deviation = int.from_bytes(raw[9:11], "big", signed=True)
     if deviation != -0x8000 and not -720 <= deviation <= 720:
         raise MeterDecodeError(f"date-time deviation {deviation} min is out of range")
+    hundredths = raw[8]
     try:
-        dt, _status = dlms_time.datetime_from_bytes(raw)
-    except (ValueError, TypeError, OverflowError) as exc:
+        # dlms-cosem's datetime_from_bytes (7 µs) returns a naive datetime for deviation 0
+        # and needs fixing up anyway; the fields are plain, so we convert them here.
+        dt = datetime(
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            0 if hundredths == 0xFF else hundredths * 10_000,
+            tzinfo=UTC,
+        )
+    except (ValueError, OverflowError) as exc:
         raise MeterDecodeError(f"bad date-time {raw.hex()}: {exc}") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)  # deviation 0 or "not specified": UTC
-    return float(dt.timestamp())
-
-
-def _describe(item: Any) -> str:
-    return type(item).__name__
+    # Blue Book: deviation is minutes from local time to UTC (CET is -60); 0x8000 is "not
+    # specified", taken as UTC like deviation 0.
+    return dt.timestamp() + (0 if deviation == -0x8000 else deviation * 60)
 
 
 # ---------------------------------------------------------------------------- build

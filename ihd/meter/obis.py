@@ -48,6 +48,7 @@ HZ = 44  # frequency
 M3 = 13  # volume, cubic metre
 M3_CORRECTED = 14  # volume corrected to base conditions, cubic metre
 LITRE = 19  # volume, litre (10**-3 m³)
+CURRENCY = 10  # local currency
 OTHER = 254  # "other unit"
 COUNT = 255  # "count": no unit, unitless
 
@@ -63,7 +64,7 @@ DLMS_UNIT_SYMBOLS: Mapping[int, str] = MappingProxyType(
         7: "s",
         8: "deg",
         9: "degC",
-        10: "currency",
+        CURRENCY: "currency",
         11: "m",
         12: "m/s",
         M3: "m3",
@@ -141,7 +142,10 @@ _MEDIUM: Mapping[int, Utility] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Register:
-    """What one OBIS code means to us. ``quantity`` ends in ``_<unit lower-cased>``."""
+    """What one OBIS code means to us. ``quantity`` ends in ``_<unit lower-cased>``.
+
+    Abstract registers (A = 0: status, prepayment) list ``Utility.ELECTRICITY`` here but
+    resolve to the utility of the device that sends them."""
 
     obis: ObisCode
     utility: Utility
@@ -166,8 +170,19 @@ def _e(
     )
 
 
+def _a(
+    c: int, d: int, e: int, quantity: str, unit: str, dlms_unit: int, description: str
+) -> Register:
+    """An abstract (A = 0) register: it takes the utility of the device that sends it."""
+    return Register(
+        (0, 0, c, d, e, 255), Utility.ELECTRICITY, quantity, False, unit, dlms_unit, description
+    )
+
+
 _TABLE: tuple[Register, ...] = (
-    # Electricity: energy registers (cumulative, Wh / varh).
+    # Electricity: energy registers (cumulative, Wh / varh). IEC 62056-6-1 value group C:
+    # 1 = +A (import), 2 = -A (export), 3/4 = +R/-R; 21/41/61 and 22/42/62 = per phase;
+    # D = 8 (time integral 1); E = rate (0 = total).
     _e(1, 8, 0, "energy_import_wh", WH, True, "active energy import (+A), total"),
     _e(1, 8, 1, "energy_import_rate1_wh", WH, True, "active energy import (+A), rate 1"),
     _e(1, 8, 2, "energy_import_rate2_wh", WH, True, "active energy import (+A), rate 2"),
@@ -176,12 +191,30 @@ _TABLE: tuple[Register, ...] = (
     _e(2, 8, 0, "energy_export_wh", WH, True, "active energy export (-A), total"),
     _e(2, 8, 1, "energy_export_rate1_wh", WH, True, "active energy export (-A), rate 1"),
     _e(2, 8, 2, "energy_export_rate2_wh", WH, True, "active energy export (-A), rate 2"),
+    _e(2, 8, 3, "energy_export_rate3_wh", WH, True, "active energy export (-A), rate 3"),
+    _e(2, 8, 4, "energy_export_rate4_wh", WH, True, "active energy export (-A), rate 4"),
+    _e(21, 8, 0, "energy_import_l1_wh", WH, True, "active energy import (+A), phase L1"),
+    _e(41, 8, 0, "energy_import_l2_wh", WH, True, "active energy import (+A), phase L2"),
+    _e(61, 8, 0, "energy_import_l3_wh", WH, True, "active energy import (+A), phase L3"),
+    _e(22, 8, 0, "energy_export_l1_wh", WH, True, "active energy export (-A), phase L1"),
+    _e(42, 8, 0, "energy_export_l2_wh", WH, True, "active energy export (-A), phase L2"),
+    _e(62, 8, 0, "energy_export_l3_wh", WH, True, "active energy export (-A), phase L3"),
     _e(3, 8, 0, "reactive_energy_import_varh", VARH, True, "reactive energy import (+R)"),
     _e(4, 8, 0, "reactive_energy_export_varh", VARH, True, "reactive energy export (-R)"),
-    # Electricity: instantaneous values.
+    _e(3, 8, 1, "reactive_energy_import_rate1_varh", VARH, True, "reactive energy import, rate 1"),
+    _e(3, 8, 2, "reactive_energy_import_rate2_varh", VARH, True, "reactive energy import, rate 2"),
+    _e(4, 8, 1, "reactive_energy_export_rate1_varh", VARH, True, "reactive energy export, rate 1"),
+    _e(4, 8, 2, "reactive_energy_export_rate2_varh", VARH, True, "reactive energy export, rate 2"),
+    # Electricity: instantaneous values (D = 7).
     _e(1, 7, 0, "power_import_w", W, False, "active power import (+P)"),
     _e(2, 7, 0, "power_export_w", W, False, "active power export (-P)"),
     _e(16, 7, 0, "power_net_w", W, False, "active power import minus export, signed"),
+    _e(21, 7, 0, "power_import_l1_w", W, False, "active power import (+P), phase L1"),
+    _e(41, 7, 0, "power_import_l2_w", W, False, "active power import (+P), phase L2"),
+    _e(61, 7, 0, "power_import_l3_w", W, False, "active power import (+P), phase L3"),
+    _e(22, 7, 0, "power_export_l1_w", W, False, "active power export (-P), phase L1"),
+    _e(42, 7, 0, "power_export_l2_w", W, False, "active power export (-P), phase L2"),
+    _e(62, 7, 0, "power_export_l3_w", W, False, "active power export (-P), phase L3"),
     _e(3, 7, 0, "reactive_power_import_var", VAR, False, "reactive power import (+Q)"),
     _e(4, 7, 0, "reactive_power_export_var", VAR, False, "reactive power export (-Q)"),
     _e(32, 7, 0, "voltage_l1_v", V, False, "voltage, phase L1"),
@@ -190,8 +223,11 @@ _TABLE: tuple[Register, ...] = (
     _e(31, 7, 0, "current_l1_a", A, False, "current, phase L1"),
     _e(51, 7, 0, "current_l2_a", A, False, "current, phase L2"),
     _e(71, 7, 0, "current_l3_a", A, False, "current, phase L3"),
+    _e(90, 7, 0, "current_sum_a", A, False, "current, sum over all phases"),
+    _e(91, 7, 0, "current_neutral_a", A, False, "current, neutral"),
     _e(14, 7, 0, "frequency_hz", HZ, False, "supply frequency"),
-    # Gas: meter volume, forward, undisturbed (uncorrected; see ihd.meter.gas for kWh).
+    # Gas: meter volume, forward, undisturbed (uncorrected; see ihd.meter.gas for kWh), and
+    # the volume a converter corrected to base conditions.
     Register(
         (7, 0, 3, 0, 0, 255),
         Utility.GAS,
@@ -201,7 +237,16 @@ _TABLE: tuple[Register, ...] = (
         M3,
         "gas volume, forward, at metering conditions",
     ),
-    # Water: accumulated volume.
+    Register(
+        (7, 0, 13, 0, 0, 255),
+        Utility.GAS,
+        "volume_corrected_m3",
+        True,
+        "m3",
+        M3_CORRECTED,
+        "gas volume, forward, corrected to base conditions",
+    ),
+    # Water: accumulated volume (A = 8 cold, 9 hot).
     Register(
         (8, 0, 1, 0, 0, 255),
         Utility.WATER,
@@ -211,6 +256,27 @@ _TABLE: tuple[Register, ...] = (
         M3,
         "cold water volume, accumulated",
     ),
+    Register(
+        (9, 0, 1, 0, 0, 255),
+        Utility.WATER,
+        "volume_hot_m3",
+        True,
+        "m3",
+        M3,
+        "hot water volume, accumulated",
+    ),
+    # Payment metering (IEC 62056-6-1 value group C = 19, the Blue Book's payment metering
+    # objects: Credit 0-0:19.10.e, Charge 0-0:19.20.e). The E instance per kind is our
+    # assumption (none of the test suites carries prepayment); the amount is in the
+    # currency of the meter's Account object, DLMS unit 10.
+    _a(19, 10, 0, "prepay_credit_currency", "currency", CURRENCY, "available (token) credit"),
+    _a(19, 10, 1, "prepay_emergency_credit_currency", "currency", CURRENCY, "emergency credit"),
+    _a(19, 20, 0, "prepay_debt_currency", "currency", CURRENCY, "debt to recover"),
+    # Meter status (IEC 62056-6-1 abstract objects): codes and bit fields, no unit.
+    _a(96, 5, 0, "status_code", "code", COUNT, "internal operating status, global"),
+    _a(97, 97, 0, "error_register_code", "code", COUNT, "error register"),
+    _a(96, 14, 0, "active_rate_code", "code", COUNT, "currently active tariff rate"),
+    _a(96, 3, 10, "disconnect_state_code", "code", COUNT, "disconnect control state"),
 )
 
 #: Every known register, by OBIS code.
@@ -229,11 +295,12 @@ def is_cumulative(quantity: str) -> bool:
 def lookup(obis: ObisCode) -> Register | None:
     """The register for ``obis``, or None.
 
-    Value group B is the channel. Meters that number their only channel 1 (``1-1:1.8.0``)
-    rather than 0 find the B=0 entry when there is no exact one.
+    Value group B is the channel. Meters that number their only channel 1 (``1-1:1.8.0``,
+    Kamstrup) rather than 0 find the B=0 entry when there is no exact one. Abstract codes
+    (A = 0) do not fall back: there B numbers instances (relays, M-Bus channels).
     """
     reg = REGISTERS.get(obis)
-    if reg is None and obis[1] != 0:
+    if reg is None and obis[1] == 1 and obis[0] != 0:
         reg = REGISTERS.get((obis[0], 0, obis[2], obis[3], obis[4], obis[5]))
     return reg
 
@@ -261,11 +328,12 @@ def resolve(obis: ObisCode, scaler: int, dlms_unit: int | None) -> Resolved:
 def _resolve(obis: ObisCode, scaler: int, dlms_unit: int | None) -> Resolved:
     reg = lookup(obis)
     if reg is not None:
+        utility = None if reg.obis[0] == 0 else reg.utility  # abstract: the device's
         if dlms_unit is None or dlms_unit == reg.dlms_unit:
-            return Resolved(reg.quantity, reg.utility, scaler, reg)
+            return Resolved(reg.quantity, utility, scaler, reg)
         shift = _CONVERSIONS.get((dlms_unit, reg.dlms_unit))
         if shift is not None:
-            return Resolved(reg.quantity, reg.utility, scaler + shift, reg)
+            return Resolved(reg.quantity, utility, scaler + shift, reg)
     return Resolved(raw_quantity(obis, dlms_unit), _MEDIUM.get(obis[0]), scaler, None)
 
 
