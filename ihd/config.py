@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ihd.meter.reading import Utility
+from ihd.tariff.config import EXAMPLE as TARIFF_EXAMPLE
+from ihd.tariff.config import SECTION_KEYS as TARIFF_SECTION_KEYS
+from ihd.tariff.config import TariffConfigError, UtilityTariff, parse_tariff_section
 
 
 class ConfigError(Exception):
@@ -107,10 +110,24 @@ SCHEMA: dict[str, Field] = {
     ),
     "household.currency": Field(_choice("GBP", "EUR"), "GBP", "currency of all prices"),
     "radio.type": Field(
-        _choice("sim"), "sim", "which radio receives the meters (hardware drivers: see hw/)"
+        _choice("sim", "emulated", "at86rf215", "cc1200", "serial"),
+        "sim",
+        "the radio: at86rf215 (SPI), cc1200 (SPI, receive-only), serial (a USB stick), "
+        "or sim / emulated (a simulated household; emulated runs the AT86RF215 driver on "
+        "an emulated chip). Wiring: hw/README.md",
     ),
     "radio.channel": Field(_integer(0, 33), 0, "SUN FSK channel (EU 863 MHz mode #1)"),
     "radio.fcs_len": Field(_choice(2, 4), 4, "FCS octets the meters send (802.15.4g: 4)"),
+    "radio.spi_device": Field(_string, "/dev/spidev0.0", "SPI device of an SPI radio"),
+    "radio.spi_speed_hz": Field(_integer(100_000, 25_000_000), 5_000_000, "SPI clock"),
+    "radio.gpio_chip": Field(
+        _string, "", "GPIO chip device, e.g. /dev/gpiochip0 (empty: find the Pi's by label)"
+    ),
+    "radio.irq_line": Field(_integer(0, 63), 25, "GPIO line (BCM) of the radio's IRQ"),
+    "radio.reset_line": Field(_integer(0, 63), 24, "GPIO line (BCM) of the radio's reset"),
+    "radio.serial_port": Field(
+        _string, "/dev/ttyACM0", "serial port of a radio stick (radio.type = serial)"
+    ),
     "store.commit_interval_s": Field(
         _number(0.5, 600), 10.0, "seconds between history commits (SD card wear)"
     ),
@@ -140,6 +157,9 @@ class TariffConfig:
 class Config:
     source: Path | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
+    # Built by parse() from the [tariff.<utility>] tables (ihd.tariff.config); empty for a
+    # Config() made in code, which then gets flat tariffs from the flat keys.
+    tariffs: Mapping[Utility, UtilityTariff] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         if key in self.values:
@@ -177,8 +197,10 @@ def parse(text: str, source: Path | None = None) -> Config:
     values: dict[str, Any] = {}
     for key, v in _flatten(raw).items():
         spec = SCHEMA.get(key)
+        if spec is None and _is_tariff_key(key):
+            continue  # validated with its whole table by ihd.tariff.config, below
         if spec is None:
-            near = difflib.get_close_matches(key, SCHEMA, n=1)
+            near = difflib.get_close_matches(key, [*SCHEMA, *_TARIFF_KEYS], n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             shown = key if key.isprintable() else repr(key)  # a quoted key may hold "\n"
             raise ConfigError(f"{where}: {shown}: unknown key{hint}")
@@ -186,7 +208,50 @@ def parse(text: str, source: Path | None = None) -> Config:
             values[key] = spec.parse(v)
         except ValueError as e:
             raise ConfigError(f"{where}: {key}: {e}") from None
-    return Config(source=source, values=values)
+    return Config(source=source, values=values, tariffs=_tariffs(raw, values, source, where))
+
+
+# Keys of a [tariff.<utility>] table beyond the flat ones above, for suggestions.
+_TARIFF_KEYS = [f"tariff.{u}.{k}" for u in Utility for k in sorted(TARIFF_SECTION_KEYS)]
+
+
+def _is_tariff_key(key: str) -> bool:
+    parts = key.split(".")
+    return (
+        len(parts) >= 3
+        and parts[0] == "tariff"
+        and parts[1] in set(Utility)
+        and parts[2] in TARIFF_SECTION_KEYS
+    )
+
+
+def _tariffs(
+    raw: Mapping[str, Any], values: Mapping[str, Any], source: Path | None, where: str
+) -> dict[Utility, UtilityTariff]:
+    """Each utility's tariff, from its whole [tariff.<utility>] table (ihd.tariff.config)."""
+    tables = raw.get("tariff", {})
+    out: dict[Utility, UtilityTariff] = {}
+    for utility in Utility:
+        table = tables.get(str(utility), {})
+        defaults = {
+            k: SCHEMA[f"tariff.{utility}.{k}"].default for k in ("unit_rate", "standing_charge")
+        }
+        try:
+            out[utility] = parse_tariff_section(
+                utility,
+                table,
+                currency=str(
+                    values.get("household.currency", SCHEMA["household.currency"].default)
+                ),
+                timezone=str(
+                    values.get("household.timezone", SCHEMA["household.timezone"].default)
+                ),
+                base_dir=source.parent if source is not None else None,
+                defaults=defaults,
+            )
+        except TariffConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    return out
 
 
 def _quote_line(text: str, message: str) -> str:
@@ -227,4 +292,4 @@ def example() -> str:
         val = f'"{d}"' if isinstance(d, (str, Decimal)) else repr(d)
         lines.append(f"# {spec.doc}")
         lines.append(f"{name} = {val}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + TARIFF_EXAMPLE

@@ -84,7 +84,7 @@ def test_bounds_are_inclusive() -> None:
         ("[radio]\nchannel = -1", "radio.channel", "-1"),
         ("[radio]\nchannel = 1.0", "radio.channel", "whole number"),
         ("[radio]\nfcs_len = 3", "radio.fcs_len", "3"),
-        ('[radio]\ntype = "at86rf215"', "radio.type", "'sim'"),
+        ('[radio]\ntype = "cc2531"', "radio.type", "'at86rf215'"),
         ('[household]\ncurrency = "USD"', "household.currency", "'GBP', 'EUR'"),
         ("[household]\ntimezone = 0", "household.timezone", "string"),
         ('[household]\ntimezone = "Mars/Olympus"', "household.timezone", "'Mars/Olympus'"),

@@ -11,12 +11,17 @@ which matches ``Reading.unit``): Wh for a per-kWh tariff, m³ for a per-m³ one.
 meters report m³; convert with ``ihd.meter.gas`` before pricing gas per kWh.
 
 VAT. Prices are VAT-inclusive, as GB suppliers quote them to households (and as the
-Ofgem price cap is published), so no VAT is added here. A tariff that needs VAT
-added on top will get a field for it when a supplier needs one.
+Ofgem price cap is published), so no VAT is added here. A tariff that needs VAT added
+on top, time-of-use bands, tiers, dynamic prices or export is a ``TariffPlan``
+(``ihd.tariff.plan``); a FlatTariff prices the same as a TariffPlan with a FixedRate.
+
+``timezone`` only says which local days a standing charge is for (``standing_charge_on``
+and the bills of ``ihd.tariff.usage``); a flat rate does not depend on the time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,7 +38,7 @@ from ihd.tariff.money import (
     round_half_even,
     to_decimal,
 )
-from ihd.tariff.pricer import Tariff
+from ihd.tariff.pricer import Step, Tariff
 
 # Which priced units each utility may use.
 _ALLOWED_UNITS: dict[Utility, frozenset[str]] = {
@@ -50,6 +55,7 @@ class FlatTariff:
     currency: Currency = GBP
     unit_rate_minor_per_kwh: Decimal | None = None  # e.g. Decimal("24.50") p/kWh
     unit_rate_minor_per_m3: Decimal | None = None  # e.g. Decimal("215.53") p/m³ (water)
+    timezone: str = "Europe/London"  # the household's: which local day a charge is for
 
     def __post_init__(self) -> None:
         if (self.unit_rate_minor_per_kwh is None) == (self.unit_rate_minor_per_m3 is None):
@@ -111,15 +117,35 @@ class FlatTariff:
         drift, use ``Pricer``, not a sum of these."""
         return round_half_even(self.cost_milli_exact(amount, start, end))
 
-    def standing_charge_milli_exact(self, days: int | Decimal) -> Decimal:
+    def price_step(
+        self, amount: Amount, start: float, end: float, state: Any = None, *, export: bool = False
+    ) -> Step:
+        """``cost_milli_exact`` as a ``Step`` (see ``ihd.tariff.pricer``); a flat tariff
+        has no export rate, so export earns nothing."""
+        if export:
+            _check_interval(start, end)
+            return Step(Decimal(0), state, False)
+        return Step(self.cost_milli_exact(amount, start, end), state, False)
+
+    def export_rate_at(self, t: float) -> Decimal:
+        return Decimal(0)
+
+    def standing_charge_milli_exact(
+        self, days: int | Decimal, *, at: float | None = None
+    ) -> Decimal:
         d = to_decimal(days)
         return MONEY_CONTEXT.multiply(
             MONEY_CONTEXT.multiply(d, self.standing_charge_minor_per_day), MILLI_PER_MINOR
         )
 
-    def standing_charge_milli(self, days: int | Decimal) -> int:
-        """Standing charge for ``days`` (whole or fractional) in milli-minor units."""
+    def standing_charge_milli(self, days: int | Decimal, *, at: float | None = None) -> int:
+        """Standing charge for ``days`` (whole or fractional) in milli-minor units. ``at``
+        (POSIX seconds) is accepted for the Tariff protocol; a flat charge ignores it."""
         return round_half_even(self.standing_charge_milli_exact(days))
+
+    def standing_charge_on(self, day: dt.date) -> tuple[Decimal, Decimal]:
+        """(exact standing charge for local ``day`` in milli-minor units, of which VAT)."""
+        return self.standing_charge_milli_exact(1), Decimal(0)
 
 
 def _check_interval(start: float, end: float) -> None:
@@ -147,9 +173,22 @@ class TariffConfigSource(Protocol):
 
 
 def tariffs_from_config(cfg: TariffConfigSource) -> dict[Utility, Tariff]:
-    """Flat tariffs for every utility from the configuration: electricity and gas per
-    kWh, water per m³, all in ``household.currency``."""
+    """The tariff of every utility from the configuration.
+
+    ``ihd.config.parse`` builds them from the ``[tariff.*]`` tables (see
+    ``ihd.tariff.config``) and keeps them in ``Config.tariffs``; those are returned. A
+    configuration without them (``Config()``, or another object with the two accessors)
+    gets flat tariffs from its flat keys: electricity and gas per kWh, water per m³, all
+    in ``household.currency``.
+    """
+    built = getattr(cfg, "tariffs", None)
+    if built:
+        return {u: getattr(entry, "tariff", entry) for u, entry in built.items()}
     currency = currency_for(str(cfg["household.currency"]))
+    try:
+        timezone = str(cfg["household.timezone"])
+    except KeyError:
+        timezone = "Europe/London"
     tariffs: dict[Utility, Tariff] = {}
     for utility in Utility:
         t = cfg.tariff(utility)
@@ -162,6 +201,7 @@ def tariffs_from_config(cfg: TariffConfigSource) -> dict[Utility, Tariff]:
             utility=utility,
             currency=currency,
             standing_charge_minor_per_day=t.standing_charge,
+            timezone=timezone,
             **rate,
         )
     return tariffs

@@ -65,6 +65,12 @@ def currency_for(code: str) -> Currency:
 
 def to_decimal(x: Amount) -> Decimal:
     """An exact Decimal for ``x``; ValueError for NaN, infinities and non-numbers."""
+    kind = type(x)
+    if kind is float:  # the common cases first: this is on every priced delta
+        if math.isfinite(x):  # type: ignore[arg-type]
+            return Decimal(repr(x))
+    elif kind is Decimal and x.is_finite():  # type: ignore[union-attr]
+        return x  # type: ignore[return-value]
     if isinstance(x, bool):
         raise ValueError("a bool is not an amount")
     if isinstance(x, Decimal):
