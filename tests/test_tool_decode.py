@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from ihd import cli
 from ihd.tools import decode
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "smwap_vectors.json").read_text())
+DATA = Path(__file__).parent / "data"
+VECTORS = json.loads((DATA / "smwap_vectors.json").read_text())
 CCM = VECTORS["ccm_star"]
 BY_NAME = {v["name"]: v for v in CCM}
 PPDUS = {v["name"]: v for v in VECTORS["ppdu"]}
@@ -492,3 +493,19 @@ def test_cli_help_lists_the_tools() -> None:
     assert p.returncode == 0
     assert "--key HEX" in p.stdout and "--fcs {2,4}" in p.stdout
     assert "exit status: 0 ok, 1 bad input, 3 bad FCS, 4 MIC failure" in p.stdout
+
+
+def test_cli_decodes_a_dlms_push_from_a_real_meter() -> None:
+    """``ihd decode --dlms``: the Kaifa list-1 frame of amshan's tests (see
+    tests/data/dlms/README.md), whose documented content is active power import 5852 W."""
+    frames = json.loads((DATA / "dlms" / "frames.json").read_text())["frames"]
+    hexed = next(f["hex"] for f in frames if f["name"] == "kaifa_no_list1")
+    r = subprocess.run(
+        [*IHD, "decode", "--dlms", hexed], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1-0:1.7.0.255", "5852", "W"]
+    both = subprocess.run(
+        [*IHD, "decode", "00", "--dlms", hexed], capture_output=True, text=True, timeout=60
+    )
+    assert both.returncode == 1 and "not both" in both.stderr

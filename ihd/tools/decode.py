@@ -835,6 +835,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "hex",
         metavar="HEX",
+        nargs="?",
         help="the frame: a PSDU (MPDU with FCS) or a whole PPDU, as hex digits "
         "(spaces and ':' allowed; quote them)",
     )
@@ -851,10 +852,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="EUI64",
         help="the sender's EUI-64 for the nonce, when the frame has a short source address",
     )
+    from ihd.tools import dlms_decode
+
+    dlms_decode.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """``ihd decode``: print the explanation; one line on stderr and non-zero if it fails."""
+    if getattr(args, "dlms", None) is not None:
+        if args.hex is not None:
+            return _fail(EXIT_INPUT, "give either a frame (HEX) or --dlms HEX, not both")
+        from ihd.tools import dlms_decode
+
+        return dlms_decode.run(args)
+    if args.hex is None:
+        return _fail(EXIT_INPUT, "nothing to decode: give a frame as HEX, or --dlms HEX")
     try:
         data = parse_hex(args.hex)
     except ValueError as e:
