@@ -109,6 +109,12 @@ SCHEMA: dict[str, Field] = {
         _timezone, "Europe/London", "IANA timezone: days, bands and standing charges follow it"
     ),
     "household.currency": Field(_choice("GBP", "EUR"), "GBP", "currency of all prices"),
+    "household.clock": Field(
+        _choice("auto", "system", "meter"),
+        "auto",
+        "what 'now' and 'today' follow: auto (the system clock while NTP has set it or it "
+        "agrees with the meters, else the meters' clock), system, or meter",
+    ),
     "radio.type": Field(
         _choice("sim", "emulated", "at86rf215", "cc1200", "serial"),
         "sim",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ihd.clock import ManualClock, ScaledClock, WallClock
+from ihd.clock import HouseholdClock, ManualClock, ScaledClock, WallClock
 
 
 def _later(event: threading.Event, after_s: float) -> threading.Thread:
@@ -167,3 +167,73 @@ def test_wall_clock_sleep_is_interrupted_by_stop() -> None:
     assert WallClock().sleep_until(time.time() + 3600, stop) is False
     assert 0.05 <= time.monotonic() - w0 < 1.0
     timer.join()
+
+
+# --- HouseholdClock: the policy for "now" ---------------------------------------------------
+
+
+class _Fake:
+    """A wall clock and a monotonic clock the test sets by hand."""
+
+    def __init__(self, wall: float) -> None:
+        self.wall, self.mono, self.synced = wall, 1000.0, False
+
+    def clock(self, policy: str, floor: float = 0.0) -> HouseholdClock:
+        return HouseholdClock(
+            policy,
+            floor=floor,
+            wall=lambda: self.wall,
+            monotonic=lambda: self.mono,
+            synchronised=lambda: self.synced,
+        )
+
+    def tick(self, s: float) -> None:
+        self.wall += s
+        self.mono += s
+
+
+REAL = 1_780_000_000.0  # the true time in these tests
+STALE = REAL - 5 * 86400  # a Pi that booted with fake-hwclock's time, 5 days behind
+
+
+def test_system_policy_trusts_the_system_clock_whatever_the_meters_say() -> None:
+    f = _Fake(STALE)
+    c = f.clock("system", floor=REAL - 100)
+    c.observe(REAL)
+    assert c.now() == STALE and c.source == "system"
+
+
+def test_auto_uses_the_meters_while_the_system_clock_is_unsynchronised_and_wrong() -> None:
+    f = _Fake(STALE)
+    c = f.clock("auto", floor=REAL - 3600)
+    # Before any push: never earlier than the last good time (the newest stored reading).
+    assert c.now() == REAL - 3600 and c.source == "last good"
+    c.observe(REAL)
+    f.tick(30)
+    assert c.now() == REAL + 30 and c.source == "meter"  # advanced by the monotonic clock
+    f.synced = True  # NTP answered: the system clock is right again
+    f.wall = REAL + 31
+    assert c.now() == REAL + 31 and c.source == "system"
+
+
+def test_auto_keeps_the_system_clock_when_it_agrees_with_the_meters() -> None:
+    f = _Fake(REAL + 120)  # two minutes apart: a meter's drift, not a wrong clock
+    c = f.clock("auto")
+    c.observe(REAL)
+    assert c.now() == REAL + 120 and c.source == "system"
+
+
+def test_meter_policy_and_a_meter_clock_that_jumps_back_is_not_followed() -> None:
+    f = _Fake(REAL)
+    c = f.clock("meter")
+    assert c.now() == REAL and c.source == "system"  # nothing heard yet
+    c.observe(REAL + 10)
+    f.tick(5)
+    assert c.now() == REAL + 15 and c.source == "meter"
+    c.observe(REAL - 3600)  # one meter an hour behind: "now" does not go back
+    assert c.now() == REAL + 15
+
+
+def test_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="auto"):
+        HouseholdClock("ntp")

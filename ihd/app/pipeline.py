@@ -65,6 +65,7 @@ class Pipeline:
         # Ingest is not thread-safe and listeners expect one caller at a time: the ingest
         # and housekeeping threads take turns (handle or roll_day, then publish).
         self._turn = turn or threading.Lock()
+        self._observe: Callable[[float], None] | None = getattr(clock, "observe", None)
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
@@ -136,6 +137,8 @@ class Pipeline:
                 batch, snap = result
                 if batch is not None:
                     self.store.submit(batch)
+                if snap.readings and self._observe is not None:  # meters keep time
+                    self._observe(max(r.timestamp for r in snap.readings))
                 self._publish(snap)
 
     def _housekeeping_loop(self) -> None:
@@ -144,6 +147,9 @@ class Pipeline:
                 snap = self.ingest.roll_day(self.clock.now())
                 if snap is not None:
                     self._publish(snap)
+            source = getattr(self.clock, "source", None)
+            if source is not None:  # which clock "now" follows (household.clock)
+                self.diag.set("clock.source", source)
             self._write_diag()
 
     # --- helpers -----------------------------------------------------------------------
