@@ -164,6 +164,15 @@ def parser() -> argparse.ArgumentParser:
         _common(cmd_parser)
         pair_tool.add_arguments(name, cmd_parser)
 
+    from ihd.tools import radio as radio_tool
+
+    radio_parser = sub.add_parser(
+        "radio",
+        help="find the radio (probe) or measure the channels (scan)",
+        description="Identify the attached radio, or measure the energy on each channel.",
+    )
+    radio_tool.add_arguments(radio_parser)
+
     cfg = sub.add_parser("config", help="check or show the configuration")
     _common(cfg)
     cfg.add_argument("--example", action="store_true", help="print a commented default config")
@@ -243,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             from ihd.tools import sniff as sniff_tool
 
             return sniff_tool.run(args)
+        if cmd == "radio":
+            from ihd.tools import radio as radio_tool
+
+            return radio_tool.run(args)
         if cmd in ("pair", "unpair", "meters"):
             from ihd.tools import pair as pair_tool
 

@@ -78,7 +78,7 @@ GOLDEN = [
     (0x36A, h("04")),  # 10. FSKPHRTX: SFD 0, DW 1
     (0x104, h("08 dd 86 00 00")),  # 11. CS, CCF0L/H, CNL, CNM
     (0x300, h("17")),  # 12. BBC0_IRQM: RXFS|RXFE|TXFE + RXAM
-    (0x100, h("16")),  #     RF09_IRQM: TRXRDY|TRXERR + EDC
+    (0x100, h("1E")),  #     RF09_IRQM: TRXRDY|TRXERR + EDC + BATLOW (ours: see it counted)
     (0x341, h("ac")),  #     AMEDT -84 dBm
     (0x301, h("55")),  # 13. PC: MR-FSK|BBEN|TXAFCS|FCSFE, 32-bit FCS
     (0x103, h("05")),  # 14. RX (poll STATE = 5)

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -26,11 +27,12 @@ from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
 from ihd.app.pairing import FRAME_COUNTER_KEY, PairingService, PairingStatus, meter_devices
 from ihd.app.pipeline import Pipeline
+from ihd.app.radios import build_radio
 from ihd.app.seed import seed_history
-from ihd.clock import Clock, ScaledClock, WallClock
+from ihd.clock import Clock, HouseholdClock, ScaledClock
 from ihd.diag import Diagnostics
 from ihd.meter.reading import Utility
-from ihd.radio.contract import Radio, RadioError
+from ihd.radio.contract import Radio
 from ihd.radio.sim import SimRadio
 from ihd.sim.world import PAN_ID, SimWorld, demo_world
 from ihd.smwap.keys import KeyFile, PairedKeys
@@ -96,6 +98,15 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 SIM_EPOCH_KEY = "sim.epoch"
+DISPLAY_EUI_KEY = "display.eui64"
+
+
+def new_display_eui64() -> str:
+    """A random EUI-64 with the locally administered bit set (and unicast): radios such as
+    the AT86RF215 have none of their own, and the display keeps this one forever."""
+    octets = bytearray(secrets.token_bytes(8))
+    octets[0] = (octets[0] & 0xFC) | 0x02
+    return octets.hex().upper()
 
 
 def _sim_epoch(db: Path, default: float) -> dt.date:
@@ -140,26 +151,15 @@ def run_configured(args: argparse.Namespace) -> int:
     p = paths.resolve(demo=False, config_file=cfg_path, data_dir=args.data_dir)
     p.ensure()
     _file_logging(p, args.verbose)
-    clock = WallClock()
-    kind = cfg["radio.type"]
-    if kind != "sim":  # pragma: no cover - the schema only admits known types
-        raise RadioError(f"radio type {kind!r} is not supported by this build")
-    # Until the radio drivers land, the 'sim' radio is a simulated household on the wall
-    # clock. Its meters pair like real ones: `ihd pair --install-code` with a code below.
+    clock = HouseholdClock(cfg["household.clock"], floor=_last_reading_time(p.database))
     keyfile = KeyFile(p.keys_file)
-    world = demo_world(
-        seed=1,
-        start=clock.now(),
-        fcs_len=cfg["radio.fcs_len"],
-        tz=cfg.timezone,
-        gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
-        joined=[m.eui64_text for m in keyfile.load()],
-    )
-    for eui, code in world.install_codes().items():
-        log.info("simulated meter %s has install code %s", eui, code)
     diag = Diagnostics()
-    radio: Radio = SimRadio(world, clock=clock, channel=cfg["radio.channel"], diag=diag)
-    return _run(args, cfg, p, clock, radio, keyfile, world.display_eui64, diag)
+    built = build_radio(cfg, clock=clock, diag=diag, joined=[m.eui64_text for m in keyfile.load()])
+    if built.world is not None:  # its meters pair like real ones, with these codes
+        for eui, code in built.world.install_codes().items():
+            log.info("simulated meter %s has install code %s", eui, code)
+    display = built.display_eui64 or (built.world.display_eui64 if built.world else None)
+    return _run(args, cfg, p, clock, built.radio, keyfile, display, diag)
 
 
 def _file_logging(p: paths.Paths, verbose: bool) -> None:
@@ -173,7 +173,7 @@ def build_pipeline(
     clock: Clock,
     radio: Radio,
     keyfile: KeyFile,
-    display_eui64: str,
+    display_eui64: str | None,
     diag: Diagnostics,
     diag_path: Path | None = None,
     seed_world: SimWorld | None = None,
@@ -200,6 +200,12 @@ def build_pipeline(
         ingest.resume(reader, now)
         span = reader.span()
         counter = int(reader.get_state(FRAME_COUNTER_KEY) or 0)
+        if display_eui64 is None:
+            display_eui64 = reader.get_state(DISPLAY_EUI_KEY)
+    if display_eui64 is None:  # first start on a real radio: our own, kept for good
+        display_eui64 = new_display_eui64()
+        store.write_now(Batch(state={DISPLAY_EUI_KEY: display_eui64}))
+    diag.set("radio.display_eui64", display_eui64)
     pan = next((m.pan_id for m in paired), PAN_ID if seed_world is not None else None)
     radio.set_addresses(eui64=display_eui64, pan_id=pan, short=None)
     turn = threading.Lock()  # the ingest's: frames, midnight roll-over, pairing commands
@@ -247,7 +253,7 @@ def _run(
     clock: Clock,
     radio: Radio,
     keyfile: KeyFile,
-    display_eui64: str,
+    display_eui64: str | None,
     diag: Diagnostics,
     *,
     seed_world: SimWorld | None = None,

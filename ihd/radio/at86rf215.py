@@ -32,6 +32,13 @@ reason and counted as ``radio.<cause>``; the driver then re-initialises the chip
 pulse and the whole bring-up) and keeps running. A TXPREP found by the watchdog (an RXFE
 was lost) only needs RX again (``radio.watchdog_rearm``). If re-initialisation keeps
 failing, it retries with a growing delay and ``receive`` raises ``RadioError`` meanwhile.
+A transmit that ends with PS.TXUR set (an underrun, or a frame length beyond 2047) or
+with TRXERR instead of TXFE fails (``radio.tx_underrun``, ``radio.tx_error``) and the chip
+is re-initialised. Counted and logged without re-initialising: a frame the chip dropped
+after RXFS (bad FCS with PC.FCSFE, or the address filter: ``radio.rx_dropped``), an
+auto-ACK for a frame whose RXFE never came (``radio.rxfe_lost``), EDV still 127 after
+re-reads (``radio.edv_invalid``), PC.FCSOK clear after RXFE (``radio.fcs_error``: with
+FCSFE set, the buffer changed under the read), TRXERR and BATLOW.
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ RF09_IRQM = 0x100
 RF09_STATE = 0x102
 RF09_CMD = 0x103
 RF09_CS = 0x104  # CS, CCF0L, CCF0H, CNL, CNM: one burst
+RF09_CNL = 0x107
+RF09_CNM = 0x108
 RF09_RXBWC = 0x109
 RF09_RXDFE = 0x10A
 RF09_AGCC = 0x10B
@@ -78,6 +87,7 @@ RF24_IRQM = 0x200
 RF24_CMD = 0x203
 BBC0_IRQM = 0x300
 BBC0_PC = 0x301
+BBC0_PS = 0x302
 BBC0_RXFLL = 0x304
 BBC0_TXFLL = 0x306
 BBC0_AFC0 = 0x320
@@ -133,6 +143,7 @@ PC_FCST16 = 0x08  # 1 = 16-bit FCS, 0 = 32-bit
 PC_TXAFCS = 0x10
 PC_FCSOK = 0x20
 PC_FCSFE = 0x40
+PS_TXUR = 0x01
 
 FSKPHR_DW = 0x04
 FSKPHRRX_FCST16 = 0x80
@@ -272,9 +283,10 @@ def bringup_sequence(config: At86rf215Config | None = None, *, vn: int = 0x03) -
         (BBC0_FSKPHRTX, bytes([FSKPHR_DW if cfg.whitening else 0x00])),
         # step 11: CS, CCF0L, CCF0H, CNL, CNM (200 kHz spacing from 863.125 MHz)
         (RF09_CS, bytes([0x08, 0xDD, 0x86, ch & 0xFF, (ch >> 8) & 0x01])),
-        # step 12: BBC IRQs RXFS|RXFE|RXAM|TXFE; RF IRQs TRXRDY|EDC|TRXERR; CCA threshold
+        # step 12: BBC IRQs RXFS|RXFE|RXAM|TXFE; RF IRQs TRXRDY|EDC|TRXERR, and BATLOW (ours:
+        # with IRQMM=0 a masked cause never latches, and a low supply must be counted)
         (BBC0_IRQM, bytes([BB_IRQ_RXFS | BB_IRQ_RXFE | BB_IRQ_RXAM | BB_IRQ_TXFE])),
-        (RF09_IRQM, bytes([RF_IRQ_TRXRDY | RF_IRQ_EDC | RF_IRQ_TRXERR])),
+        (RF09_IRQM, bytes([RF_IRQ_TRXRDY | RF_IRQ_EDC | RF_IRQ_BATLOW | RF_IRQ_TRXERR])),
         (BBC0_AMEDT, bytes([cfg.cca_threshold_dbm & 0xFF])),
         # step 13: MR-FSK, baseband on, chip appends and filters the FCS (55 or 5D)
         (BBC0_PC, bytes([pc_value(cfg.fcs_len)])),
@@ -455,6 +467,8 @@ class At86rf215Radio:
         self._ack_idle.set()
         self._ack_deadline: float | None = None
         self._rxam = False
+        self._rx_started = False  # RXFS seen and no RXFE yet
+        self._tx_error = False  # TRXERR came while a transmit waited for TXFE
         self._last_irq = 0.0  # clock time of the last IRQ with a cause
         self._last_check = 0.0  # clock time of the last watchdog STATE read
 
@@ -523,6 +537,50 @@ class At86rf215Radio:
                 with self._spi_lock:
                     self._tx_phase = None
         self.diag.count("radio.tx_frames")
+
+    def energy_dbm(self, channel: int | None = None) -> float:
+        """One energy measurement on ``channel`` (default: ours), in dBm, for ``ihd radio
+        scan``. 1.4: channels change only in TXPREP; ED runs in RX with the baseband off;
+        the chip goes back to our channel and RX afterwards."""
+        ch = self.config.channel if channel is None else channel
+        if not 0 <= ch <= 33:
+            raise ValueError(f"channel {ch} not in 0..33")
+        with self._tx_lock:
+            if not self._opened:
+                raise RadioError("the AT86RF215 is not open")
+            if self._down is not None:
+                raise RadioError(f"the AT86RF215 is not answering ({self._down})")
+            gen = self._generation
+            try:
+                if ch != self.config.channel:
+                    self._tune(ch)
+                try:
+                    edv = self._energy(gen)
+                finally:
+                    if ch != self.config.channel and gen == self._generation:
+                        self._tune(self.config.channel)
+            except _Fault as f:
+                self._request_recovery(f)
+                raise RadioError(f"energy scan failed: {f.reason}") from None
+            except _Aborted as e:
+                raise RadioError(f"energy scan aborted: {e}") from None
+            finally:
+                with self._spi_lock:
+                    self._tx_phase = None
+                    if gen == self._generation and not self._stop.is_set():
+                        self._write(RF09_CMD, bytes([CMD_RX]))
+        if edv is None:
+            raise RadioError("the chip reported no valid energy (EDV 127)")
+        return float(edv)
+
+    def _tune(self, ch: int) -> None:
+        """TXPREP, then CNL and CNM (the CNM write applies the channel [mem])."""
+        with self._spi_lock:
+            self._tx_phase = "cca"
+            self._write(RF09_CMD, bytes([CMD_TXPREP]))
+            self._await_state(STATE_TXPREP)
+            self._write(RF09_CNL, bytes([ch & 0xFF]))
+            self._write(RF09_CNM, bytes([(ch >> 8) & 0x01]))
 
     def set_addresses(self, *, eui64: str, pan_id: int | None, short: int | None) -> None:
         writes = filter_sequence(eui64, pan_id, short)  # ValueError before anything changes
@@ -700,6 +758,7 @@ class At86rf215Radio:
             self._ack_deadline = None
             self._ack_idle.set()
             self._rxam = False
+            self._rx_started = False
             # 1.2: RSTN low for >= 625 ns, then poll STATE until TRXOFF
             self._req.set_value(cfg.reset_line, self._inactive)
             self.clock.sleep_until(self.clock.now() + RESET_PULSE_S, threading.Event())
@@ -815,6 +874,9 @@ class At86rf215Radio:
         if rf09 & RF_IRQ_TRXERR:
             self.diag.count("radio.trx_error")
             log.warning("AT86RF215: TRXERR IRQ (transceiver error)")
+            if self._tx_phase == "tx":  # the frame will not go out: no TXFE will come
+                self._tx_error = True
+                self._ev_txfe.set()
             idle = self._tx_phase is None and self._ack_deadline is None
             if idle and not bbc0 & (BB_IRQ_RXFE | BB_IRQ_TXFE):
                 self._rearm(None)  # whatever it broke, listen again
@@ -827,14 +889,29 @@ class At86rf215Radio:
             self._ev_trxrdy.set()
         if bbc0 & BB_IRQ_RXFS:
             self._rxam = False
+            if self._rx_started:  # the frame before started and never ended in RXFE
+                self.diag.count("radio.rx_dropped")
+                log.info(
+                    "AT86RF215: a frame started (RXFS) and the chip dropped it without RXFE: "
+                    "bad FCS (PC.FCSFE) or not addressed to this display"
+                )
+            self._rx_started = True
         if bbc0 & BB_IRQ_RXAM:
             self._rxam = True
         if bbc0 & BB_IRQ_RXFE:
+            self._rx_started = False
             self._on_rxfe(t_irq)
         if bbc0 & BB_IRQ_TXFE:
             if self._tx_phase == "tx":
                 self._ev_txfe.set()
             else:  # the auto-ACK went out; the chip is in TXPREP
+                if self._rx_started:  # it acknowledged a frame whose RXFE never came
+                    self._rx_started = False
+                    self.diag.count("radio.rxfe_lost")
+                    log.warning(
+                        "AT86RF215: the chip acknowledged a frame but raised no RXFE: "
+                        "the frame is lost"
+                    )
                 self.diag.count("radio.acks_sent")
                 self._ack_deadline = None
                 self._ack_idle.set()
@@ -853,6 +930,12 @@ class At86rf215Radio:
             if edv != EDV_INVALID:
                 break
             edv = self._read1(RF09_EDV)
+        if edv == EDV_INVALID:
+            self.diag.count("radio.edv_invalid")
+            log.info(
+                "AT86RF215: EDV reads 127 (invalid) %d times after RXFE: frame without RSSI",
+                EDV_REREADS + 1,
+            )
         rxam, self._rxam = self._rxam, False
         fcs_len = 2 if phr & FSKPHRRX_FCST16 else 4
         ack_coming = (
@@ -868,8 +951,13 @@ class At86rf215Radio:
         elif self._tx_phase != "tx":
             self._rearm(t_irq)
         now = self.clock.now()
-        if not fcs_ok:
+        if not fcs_ok:  # PC.FCSFE drops bad frames: the buffer changed under the read
             self.diag.count("radio.fcs_error")
+            log.warning(
+                "AT86RF215: PC.FCSOK=0 after RXFE: the frame buffer was overwritten while "
+                "it was read, or SPI corruption; dropped a %d-octet frame",
+                n,
+            )
             return
         if n <= fcs_len:
             self.diag.count("radio.rx_too_short")
@@ -932,6 +1020,7 @@ class At86rf215Radio:
             if state in (STATE_RX, STATE_TX):  # listening, or sending an ACK
                 return
             if state == STATE_TXPREP:  # an RXFE that never came, or a lost RX command
+                self._rx_started = False  # that frame: counted here
                 self.diag.count("radio.watchdog_rearm")
                 log.warning(
                     "AT86RF215: no IRQ for %.1f s and the chip waits in TXPREP: RX again",
@@ -1023,11 +1112,28 @@ class At86rf215Radio:
         )
 
     def _cca_clear(self, gen: int) -> bool:
+        try:
+            edv = self._energy(gen)
+            if edv is None:  # no valid energy: take the chip's own verdict
+                self.diag.count("radio.cca_invalid")
+                with self._spi_lock:
+                    busy = bool(self._read1(BBC0_AMCS) & AMCS_CCAED)
+            else:
+                busy = edv > self.config.cca_threshold_dbm
+        finally:
+            with self._spi_lock:
+                self._tx_phase = None
+        return not busy
+
+    def _energy(self, gen: int) -> int | None:
+        """One ED measurement on the current channel (1.4: baseband off, RX, EDC single,
+        the EDC IRQ, EDV); None if EDV stays invalid. Leaves the chip in RX, baseband on."""
         with self._spi_lock:
             self._tx_phase = "cca"
             self._ev_edc.clear()
             self._write(BBC0_PC, bytes([self._pc & ~PC_BBEN]))  # baseband off for ED
             self._write(RF09_CMD, bytes([CMD_RX]))
+            self._await_state(STATE_RX)  # from TXPREP (a channel change) this takes a moment
             self._write(RF09_EDC, b"\x01")  # EDM single: one measurement, then EDC IRQ
         try:
             self._wait(self._ev_edc, CHIP_EVENT_TIMEOUT_S, gen, "EDC IRQ")
@@ -1037,17 +1143,11 @@ class At86rf215Radio:
                     if edv != EDV_INVALID:
                         break
                     edv = self._read1(RF09_EDV)
-                if edv == EDV_INVALID:  # no valid energy: take the chip's own verdict
-                    self.diag.count("radio.cca_invalid")
-                    busy = bool(self._read1(BBC0_AMCS) & AMCS_CCAED)
-                else:
-                    busy = _s8(edv) > self.config.cca_threshold_dbm
         finally:
             with self._spi_lock:
                 if gen == self._generation and not self._stop.is_set():
                     self._write(BBC0_PC, bytes([self._pc]))  # baseband on again
-                self._tx_phase = None
-        return not busy
+        return None if edv == EDV_INVALID else _s8(edv)
 
     def _send(self, psdu: bytes, fcs_len: int, gen: int) -> None:
         """1.7: TXPREP, frame to the TX buffer, TXFL, long preamble, TX, TXFE, back to RX."""
@@ -1057,6 +1157,7 @@ class At86rf215Radio:
             if gen != self._generation:
                 raise _Aborted("the chip was re-initialised")
             self._tx_phase = "tx"
+            self._tx_error = False
             self._ev_trxrdy.clear()
             if pc != self._pc:
                 self._write(BBC0_PC, bytes([pc]))
@@ -1073,6 +1174,16 @@ class At86rf215Radio:
                 self._write(RF09_CMD, bytes([CMD_TX]))
             air_s = (FSK_TX_PREAMBLE + 2 + 2 + n) * 8 * FSK_BIT_S
             self._wait(self._ev_txfe, air_s + TX_TIMEOUT_MARGIN_S, gen, "TXFE IRQ")
+            with self._spi_lock:
+                ps = self._read1(BBC0_PS)
+            if ps & PS_TXUR:
+                raise _Fault(
+                    "tx_underrun",
+                    "PS.TXUR after TX: the frame buffer underran or the frame length was "
+                    "beyond 2047; the frame did not go out whole",
+                )
+            if self._tx_error:
+                raise _Fault("tx_error", "TRXERR during TX: the frame did not go out")
         except _Aborted:
             restore = False
             raise

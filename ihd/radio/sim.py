@@ -86,6 +86,11 @@ class SimRadio:
         self._wake.set()  # the sim thread may be asleep until the next meter push
         self.diag.count("radio.tx_frames")
 
+    def energy_dbm(self, channel: int | None = None) -> float:
+        """What an energy detection would read on ``channel`` now (``ihd radio scan``)."""
+        with self._lock:
+            return self.world.air.energy_dbm(self.clock.now(), self.world.display, channel)
+
     def open(self) -> None:
         if self.pump and self._thread is None:
             self._stop.clear()

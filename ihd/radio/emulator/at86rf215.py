@@ -141,6 +141,9 @@ _EDD_DTB_US = (2, 8, 32, 128)
 NO_CHANNEL = -1
 """The air channel the chip listens on when its frequency is not a channel of the plan."""
 
+#: Wall seconds a waiter sleeps before it moves a ManualClock forward (see ``wait``).
+MANUAL_YIELD_S = 50e-6
+
 MAX_SPI_HZ = 25_000_000  # "believed" datasheet maximum (1.1): faster is a violation
 
 
@@ -603,12 +606,37 @@ class EmulatedAt86rf215:
             if ready():
                 return True
             deadline = math.inf if timeout is None else self.clock.now() + max(0.0, timeout)
+        manual = self.clock if isinstance(self.clock, ManualClock) else None
+        yielded = False
         while True:
             with self.lock:
+                if ready():
+                    return True
                 nxt = min(self.next_event_time(), deadline)
                 if nxt == math.inf:
                     return ready()
                 self._wake.clear()
+                if manual is not None and (yielded or nxt <= manual.now()):
+                    # A ManualClock jumps at once and never sees _wake: look, jump and run
+                    # under the lock, or an event another thread schedules in between (a
+                    # frame a test injects) runs in one batch with everything up to the
+                    # old deadline, before the waiter can react to the first one.
+                    yielded = False
+                    manual.set(nxt)
+                    self.advance_to(self.clock.now())
+                    if ready():
+                        return True
+                    if self.clock.now() >= deadline:
+                        return False
+                    continue
+            if manual is not None:
+                # Before moving simulated time forward, let the host's other threads act
+                # at the present time: a thread woken by this one (a transmit that just
+                # got its TXFE) would otherwise wait for CPython's switch interval (5 ms)
+                # while this loop runs the clock ahead of it by hundreds of jumps.
+                time.sleep(MANUAL_YIELD_S)
+                yielded = True
+                continue
             self.clock.sleep_until(nxt, self._wake)
             with self.lock:
                 self.advance_to(self.clock.now())
