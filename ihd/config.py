@@ -137,6 +137,11 @@ SCHEMA: dict[str, Field] = {
     "store.commit_interval_s": Field(
         _number(0.5, 600), 10.0, "seconds between history commits (SD card wear)"
     ),
+    "store.retention_months": Field(
+        _integer(1, 1200),
+        13,
+        "months of raw readings kept (hourly, daily and monthly totals are kept forever)",
+    ),
     "tariff.electricity.unit_rate": Field(
         _decimal, Decimal("24.50"), "minor units (pence/cents) per kWh, VAT included"
     ),

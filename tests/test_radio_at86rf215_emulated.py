@@ -748,9 +748,9 @@ def test_the_full_path_pairs_and_stores_readings(tmp_path: Path) -> None:
     hear the meter's replies). Unpaired at first: the display pairs with the electricity
     meter by its install code through the real handshake, then stores its pushes.
 
-    Idle stretches between pushes are skipped. ``seed_world`` makes build_pipeline program
-    the demo PAN into the chip's frame filter, as the demo runner does; with no PAN (a
-    display that never paired, on a real radio) the chip filters the meter's replies out."""
+    Idle stretches between pushes are skipped. No ``seed_world``: like ``ihd run`` on a real
+    radio, the display starts with no PAN in the chip's frame filter; the meter's replies
+    come on the broadcast PAN, and pairing puts the meter's PAN into the filter."""
     clock = FastForwardClock(T0 - 3)
     world = demo_world(seed=4, start=clock.now(), joined=[])  # the meters know no display
     diag = Diagnostics()
@@ -765,7 +765,6 @@ def test_the_full_path_pairs_and_stores_readings(tmp_path: Path) -> None:
         display_eui64=world.display_eui64,
         diag=diag,
         diag_path=tmp_path / "diag.json",
-        seed_world=world,
     )
     pushes: list[float] = []
     pipeline.add_listener(lambda snap: pushes.append(clock.now()) if snap.readings else None)

@@ -499,11 +499,6 @@ def assert_same_usage(got: list[Any], want: list[Any], *, since: float) -> None:
         assert abs(cost_got - cost_want) <= 1, meter
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ingest.resume starts each Pricer afresh: a restart re-rounds the per-minute "
-    "costs that follow it (by at most 1 milli-penny each)",
-)
 def test_a_restart_keeps_the_cost_rounding_of_an_uninterrupted_run(tmp_path: Path) -> None:
     world = make_world(0.0)
     air = Air(world)

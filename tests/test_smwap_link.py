@@ -291,7 +291,7 @@ def test_full_handshake_unicast() -> None:
     req, kt, conf, acc = (parse_mpdu_unchecked(f) for _, f in air.log)
     assert req.aux is None and req.dst == Address.ext(ELEC) and req.ack_request
     assert req.src == Address.ext(DISPLAY) and req.dst_pan == 0xFFFF
-    assert kt.aux == AuxSecurityHeader(6, 0) and kt.dst_pan == PAN
+    assert kt.aux == AuxSecurityHeader(6, 0) and kt.dst_pan == 0xFFFF  # not in the PAN yet
     assert conf.aux == AuxSecurityHeader(5, 0, key_index=1) and conf.dst_pan == PAN
     assert acc.aux == AuxSecurityHeader(6, 1)
     assert m.meter_frame_counter == 1 and meter.frame_counter == 2

@@ -99,10 +99,12 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "ihd.db"
     open_store(path)[0].close()
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA user_version = 5")
-    with pytest.raises(StoreError, match=r"^database schema v5 is newer than this ihd \(v1\)$"):
+        conn.execute("PRAGMA user_version = 9")
+    with pytest.raises(
+        StoreError, match=rf"^database schema v9 is newer than this ihd \(v{SCHEMA_VERSION}\)$"
+    ):
         open_store(path)
-    assert raw_pragma(path, "user_version") == 5  # untouched
+    assert raw_pragma(path, "user_version") == 9  # untouched
 
 
 def test_migrations_apply_in_order_each_once_and_a_failure_rolls_back(tmp_path: Path) -> None:
@@ -322,8 +324,9 @@ def test_write_now_handles_100k_rows_and_only_before_start(tmp_path: Path) -> No
     readings = [rd(T0 + i * 10, i) for i in range(60_000)]
     readings += [rd(T0 + i * 10, 500, quantity="power_import_w") for i in range(40_000)]
     usage = [use(T0 + i * 60, 1.0) for i in range(10_000)]
-    assert store.write_now(Batch(readings=readings, usage=usage)) == 110_000
-    assert diag.counter("store.rows_written") == 110_000
+    rollups = 167 + 7 + 1  # the hours, London days and month of those 10,000 minutes
+    assert store.write_now(Batch(readings=readings, usage=usage)) == 110_000 + rollups
+    assert diag.counter("store.rows_written") == 110_000 + rollups
     with store.reader() as r:
         assert r.counts()["readings"] == 100_000
         assert r.span() == (T0, T0 + 599_990)
@@ -529,7 +532,15 @@ def test_reader_queries(tmp_path: Path) -> None:
         assert r.last_reading(E1, "energy_import_wh") is None
         assert r.usage_series(Utility.ELECTRICITY, T0, T0 + 3600, 60) == []
         assert r.get_state("x") is None
-        assert r.counts() == {"meters": 0, "readings": 0, "usage": 0, "state": 0}
+        assert r.counts() == {
+            "meters": 0,
+            "readings": 0,
+            "usage": 0,
+            "state": 1,  # store.timezone: which calendar the rollups follow
+            "usage_hour": 0,
+            "usage_day": 0,
+            "usage_month": 0,
+        }
     store.write_now(
         Batch(
             readings=[

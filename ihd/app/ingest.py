@@ -9,6 +9,13 @@ one for that meter. The delta is booked to the minute that holds the end of the 
 (so a push at 00:00:00 covering 23:30-00:00 counts for the day before). A register that
 goes backwards (a replaced meter) starts a new baseline and books nothing; a push that
 is not newer than the last one is a duplicate and books nothing.
+
+Each meter register's ``Pricer`` keeps the exact (Decimal) running cost, and rounds each
+delta so that the stored integers telescope. That running total is part of every batch
+that books usage (``state``: ``pricer.<EUI-64>.<quantity>``), so it commits with the usage
+it priced, and ``resume`` restarts each Pricer from it: the costs after a restart, or
+after a crash that lost the uncommitted interval, are rounded exactly as in an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ USAGE_QUANTITY = {
     Utility.GAS: "volume_m3",
     Utility.WATER: "volume_m3",
 }
+
+#: State keys of the pricers' exact running totals: ``pricer.<EUI-64>.<quantity>``.
+PRICER_PREFIX = "pricer."
 
 #: Receiver outcomes -> diagnostics counters (the rest are "smwap.<outcome>").
 _OUTCOME_COUNTER = {"ack": "smwap.not_data", "no_source": "smwap.no_source_address"}
@@ -111,6 +121,7 @@ class Ingest:
         self.gas_cv = gas_cv_mj_m3
         self._last: dict[tuple[str, str], _Register] = {}
         self._pricers: dict[tuple[str, str], Pricer] = {}
+        self._carried: dict[tuple[str, str], Decimal] = {}  # totals from the store
         self._day: dt.date | None = None
         self._day_start = 0.0
         self._day_end = 0.0
@@ -137,6 +148,14 @@ class Ingest:
                 self._demand_w = float(Decimal(last.raw).scaleb(last.scaler))
                 self._demand_at = last.ts
         self.receiver.guard.load(reader.states(STATE_PREFIX))
+        self._carried = {}
+        self._pricers = {}
+        for key, value in reader.states(PRICER_PREFIX).items():
+            meter, _, quantity = key.removeprefix(PRICER_PREFIX).partition(".")
+            try:
+                self._carried[(meter, quantity)] = Decimal(value)
+            except ArithmeticError:  # decimal.InvalidOperation: not a number
+                log.warning("ignored an unreadable pricer total %s=%r", key, value)
         seen = [m.seen_ms / 1000 for m in reader.meters() if m.eui64 in self.meters]
         self._last_frame_at = max(seen, default=None)
         self._start_day(now)
@@ -213,6 +232,7 @@ class Ingest:
         if readings:
             self.roll_day(max(r.timestamp for r in readings))
         usage: list[Usage] = []
+        state: dict[str, str] = {}
         for r in readings:
             if r.quantity == "power_import_w" and r.utility is Utility.ELECTRICITY:
                 self._demand_w = float(r.value)
@@ -221,12 +241,18 @@ class Ingest:
                 u = self._delta(r)
                 if u is not None:
                     usage.append(u)
+                    pricer = self._pricers.get((r.meter, r.quantity))
+                    if pricer is not None:  # commits with the usage it priced
+                        state[f"{PRICER_PREFIX}{r.meter}.{r.quantity}"] = str(
+                            pricer.exact_total_milli
+                        )
             else:
                 self._last[(r.meter, r.quantity)] = _Register(r.timestamp, r.raw, r.scaler)
         self._at = max(self._at, seen_at)
         return Batch(
             readings=readings,
             usage=usage,
+            state=state,
             meters=(MeterInfo(meter.eui64, meter.utility, meter.label, round(seen_at * 1000)),),
         )
 
@@ -253,7 +279,9 @@ class Ingest:
         energy_wh = self._energy_wh(r.utility, amount)
         pricer = self._pricers.get(key)
         if pricer is None and r.utility in self.tariffs:
-            pricer = self._pricers[key] = Pricer(self.tariffs[r.utility])
+            pricer = self._pricers[key] = Pricer(
+                self.tariffs[r.utility], exact_total_milli=self._carried.pop(key, Decimal(0))
+            )
         cost = (
             pricer.add(amount if energy_wh is None else energy_wh, prev.ts, r.timestamp)
             if pricer

@@ -106,6 +106,7 @@ class PairingService:
         save_counter: Callable[[int], None] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
         ingest_turn: threading.Lock | None = None,
+        pan_id: int | None = None,
     ) -> None:
         self.radio = radio
         self.clock = clock
@@ -117,6 +118,7 @@ class PairingService:
         self.frame_counter = frame_counter
         self._save_counter = save_counter
         self._rng = rng
+        self._pan = pan_id  # the PAN the radio filters on
         # Held by the ingest thread while it handles a frame: commands from other threads
         # take it before touching the ingest's state (always before self._lock).
         self._ingest_turn = ingest_turn or threading.Lock()
@@ -285,10 +287,19 @@ class PairingService:
         self._end(PairingStatus("paired", "paired", message, eui, utility.value))
 
     def _apply(self, keys: PairedKeys) -> None:
-        """Use ``keys`` from the next frame on (each swap is one reference)."""
+        """Use ``keys`` from the next frame on (each swap is one reference), and put the
+        radio's address filter in the meters' PAN so that their pushes pass it."""
         self.ingest.receiver.keys = keys.key_table()
         self.ingest.meters = meter_devices(keys)
         self.diag.set("pairing.meters", len(keys))
+        pan = next((m.pan_id for m in keys), None)
+        if pan is not None and pan != self._pan:
+            try:
+                self.radio.set_addresses(eui64=f"{self.display_eui:016X}", pan_id=pan, short=None)
+                self._pan = pan
+            except (RadioError, ValueError) as e:
+                self.diag.count("pairing.radio_errors")
+                log.warning("pairing: could not set the radio's PAN 0x%04X: %s", pan, e)
 
     def _end(self, status: PairingStatus) -> None:
         session = self._session

@@ -182,7 +182,13 @@ def build_pipeline(
     """Every layer, wired; ``keyfile`` holds the paired meters (KeyFileError if unusable)."""
     tariffs: dict[Utility, Tariff] = tariffs_from_config(cfg)
     paired = keyfile.load()
-    store = Store(db_path, diag=diag, commit_interval_s=cfg["store.commit_interval_s"])
+    store = Store(
+        db_path,
+        diag=diag,
+        commit_interval_s=cfg["store.commit_interval_s"],
+        tz=cfg.timezone,
+        retention_months=cfg["store.retention_months"],
+    )
     if seed_world is not None:
         epoch = seed_world.household.epoch_date.isoformat()
         store.write_now(Batch(state={SIM_EPOCH_KEY: epoch}))
@@ -212,6 +218,7 @@ def build_pipeline(
     pairing = PairingService(
         radio=radio,
         ingest_turn=turn,
+        pan_id=pan,
         clock=clock,
         keyfile=keyfile,
         ingest=ingest,

@@ -44,27 +44,36 @@ def seed_history(
     readings: list[Reading] = []
     usage: list[Usage] = []
     meters: dict[str, MeterInfo] = {}
+    state: dict[str, str] = {}
     chunk_end = start + chunk_s
     for t, i in heapq.merge(*streams):
         if t > chunk_end:
-            n += _flush(store, readings, usage, meters)
+            n += _flush(store, readings, usage, meters, state)
             chunk_end = t + chunk_s
         meter = world.meters[i]
         batch = ingest.accept(meter.device, meter.readings(t), seen_at=t)
         readings.extend(batch.readings)
         usage.extend(batch.usage)
+        state.update(batch.state)  # the latest pricer totals, with the usage they priced
         for info in batch.meters:
             meters[info.eui64] = info
-    n += _flush(store, readings, usage, meters)
+    n += _flush(store, readings, usage, meters, state)
     return n
 
 
 def _flush(
-    store: Store, readings: list[Reading], usage: list[Usage], meters: dict[str, MeterInfo]
+    store: Store,
+    readings: list[Reading],
+    usage: list[Usage],
+    meters: dict[str, MeterInfo],
+    state: dict[str, str],
 ) -> int:
     n = len(readings)
     if n or usage:
-        store.write_now(Batch(readings=readings, usage=usage, meters=list(meters.values())))
+        store.write_now(
+            Batch(readings=readings, usage=usage, meters=list(meters.values()), state=state)
+        )
     readings.clear()
     usage.clear()
+    state.clear()
     return n

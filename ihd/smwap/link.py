@@ -986,8 +986,10 @@ class MeterLink:
             raise RuntimeError("the meter's frame counter is exhausted")
         self.frame_counter = counter + 1
         aux = AuxSecurityHeader(LINK_LEVEL, counter)
+        # To PAN 0xFFFF: a display that is not yet in our PAN filters on that (802.15.4
+        # frame filtering: destination PAN = its own or the broadcast PAN).
         frame = _frame(
-            self.eui64, Address.ext(display), self.pan_id, self._next_seq(), payload, aux
+            self.eui64, Address.ext(display), BROADCAST_PAN, self._next_seq(), payload, aux
         )
         return secure(frame, self._link_key, src_ext=self.eui64)
 
@@ -995,7 +997,7 @@ class MeterLink:
         frame = _frame(
             self.eui64,
             Address.ext(display),
-            self.pan_id,
+            BROADCAST_PAN,
             self._next_seq(),
             JoinReject(reason).to_bytes(),
         )

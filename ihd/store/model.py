@@ -116,3 +116,29 @@ class UsageBucket(NamedTuple):
     amount: float
     energy_wh: float | None
     cost_milli: int
+
+
+class PeriodUsage(NamedTuple):
+    """Usage in one period of a history view: [start, end) in POSIX seconds.
+
+    Periods follow the household's calendar, so a day may be 23 or 25 hours long.
+    A period with no data has amount 0, energy None and cost 0.
+    """
+
+    start: float
+    end: float
+    amount: float  # register unit of the utility (Wh or m3)
+    energy_wh: float | None  # None when no row in the period has an energy figure
+    cost_milli: int
+
+
+class MeterUsage(NamedTuple):
+    """One meter's usage in one minute, hour, day or month (as exported)."""
+
+    meter: str
+    utility: Utility
+    start: float  # POSIX seconds
+    end: float
+    amount: float
+    energy_wh: float | None
+    cost_milli: int

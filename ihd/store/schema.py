@@ -32,6 +32,19 @@ Version 1 tables:
              than the per-meter key ranges, and a covering one only matched them while
              doubling the writes.)
 ``state``    small durable key/value state other layers commit atomically with readings.
+
+Version 2 adds the rollups that year, month and day views read:
+
+``usage_hour``, ``usage_day``, ``usage_month``
+             the same columns as ``usage``, keyed (meter, start_ms): the UTC instant the
+             household's local hour, day or month starts (see ``calendar.py``; a day is 23,
+             24 or 25 hours). Kept forever, like ``usage``. The writer adds to them in the
+             transaction that adds the minutes they sum, so they always equal the sums of
+             ``usage``. The migration only creates them: the timezone is not the
+             migration's to know, so the store fills them from ``usage`` when it opens a
+             database whose rollups were not built for its timezone (the ``state`` key
+             ``store.timezone`` says which one they were built for). That one path serves
+             both the upgrade from v1 and a household that moved timezone.
 """
 
 from __future__ import annotations
@@ -88,7 +101,25 @@ def _v1_initial(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+ROLLUP_TABLES = ("usage_hour", "usage_day", "usage_month")
+
+
+def _v2_rollups(db: Database) -> None:
+    for table in ROLLUP_TABLES:
+        db.execute(
+            f"""CREATE TABLE {table} (
+                meter TEXT NOT NULL,
+                start_ms INTEGER NOT NULL,
+                utility TEXT NOT NULL,
+                amount REAL NOT NULL,
+                energy_wh REAL,
+                cost_milli INTEGER NOT NULL,
+                PRIMARY KEY (meter, start_ms)
+            ) WITHOUT ROWID"""
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_rollups)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
