@@ -71,7 +71,13 @@ OUTCOMES = (
     "smwap.duplicate",
     "smwap.mic_failure",
     "smwap.bad_frame",
+    "smwap.unsupported",
     "meter.decode_error",
+    "meter.no_key",
+    "meter.auth_failure",
+    "meter.unauthenticated",
+    "meter.replay",
+    "meter.duplicate",
     "meter.bad_timestamp",
     "meter.pushes",
 )
@@ -294,16 +300,17 @@ def test_a_data_frame_without_an_extended_source_cannot_be_attributed() -> None:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "counter"),
     [
-        b"",
-        b"hello, meter",
-        bytes.fromhex("db08") + bytes(30),  # general-glo-ciphering: no key
-        bytes.fromhex("0f00000001") + bytes([12]) + bytes(5),  # date-time cut short
+        (b"", "meter.decode_error"),
+        (b"hello, meter", "meter.decode_error"),
+        # general-glo-ciphering from a meter whose DLMS keys we do not have
+        (bytes.fromhex("db08") + bytes(30), "meter.no_key"),
+        (bytes.fromhex("0f00000001") + bytes([12]) + bytes(5), "meter.decode_error"),
     ],
     ids=["empty", "text", "ciphered", "truncated"],
 )
-def test_a_payload_that_is_not_a_dlms_push_is_a_decode_error(payload: bytes) -> None:
+def test_a_payload_that_is_not_a_dlms_push_is_a_decode_error(payload: bytes, counter: str) -> None:
     diag = Diagnostics()
     mac = MacFrame.data(
         src=Address.from_eui64(ELEC_EUI),
@@ -313,7 +320,7 @@ def test_a_payload_that_is_not_a_dlms_push_is_a_decode_error(payload: bytes) -> 
         payload=payload,
     )
     assert make_ingest(diag).handle(rx_frame(build_mpdu(mac, 4), NOON)) is None
-    assert outcomes(diag) == {"meter.decode_error": 1}
+    assert outcomes(diag) == {counter: 1}
     assert diag.counter("smwap.frames_ok") == 1  # the frame itself was fine
 
 
@@ -552,3 +559,79 @@ def test_a_meter_clock_at_the_end_of_time_is_dropped_not_a_crash(when: dt.dateti
     handle(ingest, elec(NOON, 1_000))
     _, snap = handle(ingest, elec(NOON + 10, 1_003))
     assert snap.today[Utility.ELECTRICITY].amount == 3
+
+
+# --------------------------------------------------------------------------- DLMS ciphering
+
+
+TITLE = bytes.fromhex("4B464D1020000001")
+EK = bytes(range(16))
+AK = bytes(range(16, 32))
+
+
+def ciphered_elec(t: float, wh: int, counter: int, *, key: bytes = EK) -> RxFrame:
+    """An electricity push in general-glo-ciphering, as a meter that gave us its DLMS keys
+    at pairing would send it."""
+    from ihd.meter.cipher import DlmsKeys, cipher_apdu
+    from ihd.meter.dlms import build_push
+
+    apdu = build_push([(ENERGY, wh, 0)], timestamp=t, invoke_id=counter & 0xFFFFFF)
+    payload = cipher_apdu(
+        apdu, keys=DlmsKeys(key, AK), system_title=TITLE, invocation_counter=counter
+    )
+    mac = MacFrame.data(
+        src=Address.from_eui64(ELEC_EUI),
+        dst=Address.short(1),
+        dst_pan=0x1D1D,
+        seq=counter,
+        payload=payload,
+    )
+    return rx_frame(build_mpdu(mac, 4), t + 0.015)
+
+
+def test_ciphered_pushes_use_the_paired_keys_and_commit_their_invocation_counter() -> None:
+    from ihd.meter.cipher import DlmsKeys
+
+    diag = Diagnostics()
+    ingest = make_ingest(diag)
+    ingest.dlms_keys = {ELEC_EUI: DlmsKeys(EK, AK, system_title=TITLE)}
+    first = ingest.handle(ciphered_elec(NOON, 1000, 7))
+    assert first is not None and first[0] is not None
+    assert first[0].state == {"dlms.ic." + TITLE.hex().upper(): "7"}  # with the readings
+    second = ingest.handle(ciphered_elec(NOON + 10, 1002, 8))
+    assert second is not None and second[0] is not None and second[0].usage[0].amount == 2
+    assert ingest.handle(ciphered_elec(NOON + 20, 1004, 8)) is None  # the same again
+    assert ingest.handle(ciphered_elec(NOON + 30, 1006, 5)) is None  # an older counter
+    assert ingest.handle(ciphered_elec(NOON + 40, 1008, 9, key=bytes(16))) is None
+    assert outcomes(diag) == {
+        "meter.pushes": 2,
+        "meter.duplicate": 1,
+        "meter.replay": 1,
+        "meter.auth_failure": 1,
+    }
+
+
+# --------------------------------------------------------------------------- register wrap
+
+
+def test_a_register_that_wraps_books_the_energy_across_the_wrap() -> None:
+    diag = Diagnostics()
+    ingest = make_ingest(diag)
+    ingest.handle(elec(NOON, 2**32 - 3))  # a double-long-unsigned register about to wrap
+    out = ingest.handle(elec(NOON + 10, 4))
+    assert out is not None and out[0] is not None
+    assert [u.amount for u in out[0].usage] == [7]  # 3 to the top, then 0..4
+    assert diag.counter("meter.register_wrap") == 1 and diag.counter("meter.register_reset") == 0
+
+
+def test_unknown_obis_codes_are_stored_raw_and_named_in_diagnostics() -> None:
+    import dataclasses
+
+    odd = dataclasses.replace(ENERGY, obis=(1, 0, 99, 97, 0, 255))  # in no table of ours
+    diag = Diagnostics()
+    out = make_ingest(diag).handle(push_frame(ELEC_EUI, [(ENERGY, 5, 0), (odd, 42, 0)], NOON))
+    assert out is not None and out[0] is not None
+    raw = [r for r in out[0].readings if r.obis == "1-0:99.97.0.255"]
+    assert len(raw) == 1 and raw[0].raw == 42  # kept, not dropped
+    assert diag.counter("meter.unknown_obis") == 1
+    assert diag.state(f"meter.{ELEC_EUI}.unknown_obis") == "1-0:99.97.0.255"

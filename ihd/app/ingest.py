@@ -29,10 +29,14 @@ from decimal import Decimal
 
 from ihd.app.live import Snapshot, UtilityToday
 from ihd.diag import Diagnostics
+from ihd.meter.cipher import DlmsKeys
 from ihd.meter.device import MeterDevice
 from ihd.meter.dlms import MeterDecodeError, decode_push
 from ihd.meter.gas import volume_to_kwh_exact
 from ihd.meter.reading import Reading, Utility
+from ihd.meter.registers import DOUBLE_LONG_UNSIGNED_MODULUS, Sample, register_delta
+from ihd.meter.replay import STATE_PREFIX as DLMS_STATE_PREFIX
+from ihd.meter.replay import InvocationGuard
 from ihd.radio.contract import RxFrame, RxInfo
 from ihd.smwap.mac import FrameType
 from ihd.smwap.receiver import Received, Receiver
@@ -111,8 +115,12 @@ class Ingest:
         gas_cv_mj_m3: float = 39.5,
         receiver: Receiver | None = None,
         on_frame: Callable[[Received, RxInfo], bool] | None = None,
+        dlms_keys: Mapping[str, DlmsKeys] | None = None,
     ) -> None:
         self.meters = dict(meters)
+        # general-glo-ciphering keys per meter (EUI-64 text), from pairing; swapped whole
+        self.dlms_keys: Mapping[str, DlmsKeys] = dict(dlms_keys or {})
+        self.dlms_guard = InvocationGuard()  # DLMS invocation counters, committed like marks
         self.receiver = receiver or Receiver()
         self.on_frame = on_frame
         self.tariffs = dict(tariffs)
@@ -148,6 +156,7 @@ class Ingest:
                 self._demand_w = float(Decimal(last.raw).scaleb(last.scaler))
                 self._demand_at = last.ts
         self.receiver.guard.load(reader.states(STATE_PREFIX))
+        self.dlms_guard.load(reader.states(DLMS_STATE_PREFIX))
         self._carried = {}
         self._pricers = {}
         for key, value in reader.states(PRICER_PREFIX).items():
@@ -202,12 +211,20 @@ class Ingest:
         self.diag.count("smwap.frames_ok")
         try:
             push = decode_push(
-                mac.payload, meter=eui, utility=paired.utility, received_at=info.timestamp
+                mac.payload,
+                meter=eui,
+                utility=paired.utility,
+                received_at=info.timestamp,
+                keys=self.dlms_keys.get(eui),
+                guard=self.dlms_guard,
             )
-        except MeterDecodeError as e:
-            self.diag.count("meter.decode_error")
+        except MeterDecodeError as e:  # decode_error, no_key, auth_failure, replay, ...
+            self.diag.count(f"meter.{e.outcome}")
             log.warning("could not decode a push from %s: %s", eui, e)
             return None
+        if push.unknown:  # kept as raw readings; named here so that someone can map them
+            self.diag.count("meter.unknown_obis", len(push.unknown))
+            self.diag.set(f"meter.{eui}.unknown_obis", " ".join(sorted(set(push.unknown))))
         if not _EARLIEST_PUSH <= push.timestamp < _LATEST_PUSH:
             # The local-day arithmetic cannot place it (datetime ends in year 9999).
             self.diag.count("meter.bad_timestamp")
@@ -220,9 +237,11 @@ class Ingest:
             self.diag.set(f"meter.{eui}.rssi_dbm", round(info.rssi_dbm, 1))
         batch = self.accept(paired, push.readings, seen_at=info.timestamp)
         marks = self.receiver.guard.pending()
-        if marks:  # replay marks commit in the same transaction as these readings
-            batch = replace(batch, state={**batch.state, **marks})
+        dlms_marks = self.dlms_guard.pending()
+        if marks or dlms_marks:  # replay marks commit in the same transaction as the readings
+            batch = replace(batch, state={**batch.state, **marks, **dlms_marks})
             self.receiver.guard.committed(marks)
+            self.dlms_guard.committed(dlms_marks)
         return batch, self.snapshot(push.readings)
 
     def accept(
@@ -259,23 +278,32 @@ class Ingest:
     def _delta(self, r: Reading) -> Usage | None:
         key = (r.meter, r.quantity)
         prev = self._last.get(key)
-        if prev is not None and r.timestamp <= prev.ts:
+        d = register_delta(
+            None if prev is None else Sample(prev.ts, prev.raw, prev.scaler),
+            Sample(r.timestamp, r.raw, r.scaler),
+            modulus=DOUBLE_LONG_UNSIGNED_MODULUS,  # registers are double-long-unsigned
+        )
+        if d.keep:
+            self._last[key] = _Register(r.timestamp, r.raw, r.scaler)
+        if d.kind in ("older", "duplicate", "conflict"):
             self.diag.count("meter.duplicate_or_old")
             return None
-        self._last[key] = _Register(r.timestamp, r.raw, r.scaler)
-        if prev is None:
-            return None  # the first register is the baseline
-        amount = r.value - Decimal(prev.raw).scaleb(prev.scaler)
-        if amount < 0:
+        if d.kind in ("reset", "implausible"):  # a replaced meter: a new baseline
             self.diag.count("meter.register_reset")
+            assert prev is not None
             log.warning(
-                "%s %s went backwards (%s -> %s): new baseline",
+                "%s %s went from %s to %s: new baseline",
                 r.meter,
                 r.quantity,
                 Decimal(prev.raw).scaleb(prev.scaler),
                 r.value,
             )
             return None
+        if d.kind == "wrap":
+            self.diag.count("meter.register_wrap")
+        if d.amount is None or prev is None:
+            return None  # the first register is the baseline
+        amount = d.amount
         energy_wh = self._energy_wh(r.utility, amount)
         pricer = self._pricers.get(key)
         if pricer is None and r.utility in self.tariffs:
@@ -318,7 +346,8 @@ class Ingest:
         self._today = {}
         for utility in Utility:
             tariff = self.tariffs.get(utility)
-            standing = tariff.standing_charge_milli(1) if tariff else 0
+            # the tariff in force that day (a tariff history changes on dates)
+            standing = tariff.standing_charge_milli(1, at=self._day_start) if tariff else 0
             self._today[utility] = _Totals(utility is not Utility.WATER, standing)
 
     def roll_day(self, t: float) -> Snapshot | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ihd.app.ingest import Ingest
 from ihd.clock import Clock
 from ihd.diag import Diagnostics
+from ihd.meter.cipher import DlmsKeys
 from ihd.meter.device import MeterDevice
 from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio, RadioError, RxInfo
@@ -84,6 +85,16 @@ class PairingStatus:
             "meter": self.meter,
             "utility": self.utility,
         }
+
+
+def dlms_keys(keys: PairedKeys) -> dict[str, DlmsKeys]:
+    """The meters' DLMS keys (general-glo-ciphering), as the meter gave them at pairing."""
+    out = {}
+    for m in keys:
+        k = DlmsKeys.from_paired(m)
+        if k is not None:
+            out[m.eui64_text] = k
+    return out
 
 
 def meter_devices(keys: PairedKeys) -> dict[str, MeterDevice]:
@@ -291,6 +302,7 @@ class PairingService:
         radio's address filter in the meters' PAN so that their pushes pass it."""
         self.ingest.receiver.keys = keys.key_table()
         self.ingest.meters = meter_devices(keys)
+        self.ingest.dlms_keys = dlms_keys(keys)
         self.diag.set("pairing.meters", len(keys))
         pan = next((m.pan_id for m in keys), None)
         if pan is not None and pan != self._pan:

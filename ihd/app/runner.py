@@ -25,7 +25,13 @@ from ihd import logs, paths
 from ihd.app.control import ControlServer, control_handlers
 from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
-from ihd.app.pairing import FRAME_COUNTER_KEY, PairingService, PairingStatus, meter_devices
+from ihd.app.pairing import (
+    FRAME_COUNTER_KEY,
+    PairingService,
+    PairingStatus,
+    dlms_keys,
+    meter_devices,
+)
 from ihd.app.pipeline import Pipeline
 from ihd.app.radios import build_radio
 from ihd.app.seed import seed_history
@@ -199,6 +205,7 @@ def build_pipeline(
         diag=diag,
         gas_cv_mj_m3=cfg["tariff.gas.calorific_value_mj_m3"],
         receiver=Receiver(keys=paired.key_table()),
+        dlms_keys=dlms_keys(paired),
     )
     diag.set("pairing.meters", len(paired))
     now = clock.now()
