@@ -44,7 +44,13 @@ def running(tmp_path: Path, qapp: object) -> Iterator[tuple[object, Pipeline, Si
         display_eui64=world.display_eui64,
         diag=diag,
     )
-    gui = Gui(clock=clock, currency=GBP, tz="Europe/London", pairing=pipeline.pairing)
+    gui = Gui(
+        clock=clock,
+        currency=GBP,
+        tz="Europe/London",
+        pairing=pipeline.pairing,
+        diag=pipeline.diag,
+    )
     pipeline.add_listener(gui.listener())
     pipeline.start()
     try:
@@ -88,3 +94,28 @@ def test_unpaired_then_paired_from_the_screen(running, qtbot) -> None:
     assert pairing.pairedCount == 1
     assert pairing.message == "Paired with your electricity meter."
     qtbot.waitUntil(lambda: _text(gui, "linkText").startswith("Meter heard"), timeout=10_000)
+
+
+def test_a_display_problem_shows_as_one_sentence(running, qtbot, tmp_path: Path) -> None:
+    gui, pipeline, _ = running
+
+    def banner() -> QQuickItem | None:
+        def find(item: QQuickItem) -> QQuickItem | None:
+            if item.objectName() == "warningBanner":
+                return item
+            for child in item.childItems():
+                if (found := find(child)) is not None:
+                    return found
+            return None
+
+        return find(gui.window.contentItem())
+
+    qtbot.waitUntil(lambda: banner() is not None, timeout=3000)
+    assert not banner().isVisible()  # all is well: nothing shown
+    full = "History is not being saved: the storage is full. Live readings are still shown."
+    pipeline.diag.set("store.warning", full)  # what the store says on a full disk
+    qtbot.waitUntil(lambda: banner().isVisible(), timeout=3000)
+    assert _text(gui, "warningText") == full
+    gui.screenshot(tmp_path / "warning.png")
+    pipeline.diag.set("store.warning", "")
+    qtbot.waitUntil(lambda: not banner().isVisible(), timeout=3000)

@@ -361,6 +361,7 @@ def _run_gui(
         currency=currency_for(cfg["household.currency"]),
         tz=cfg.timezone,
         pairing=pipeline.pairing,
+        diag=pipeline.diag,
     )
     pipeline.add_listener(gui.listener())
     signal.signal(signal.SIGINT, lambda *_: gui.app.quit())

@@ -21,6 +21,7 @@ from PySide6.QtQuick import QQuickWindow
 from ihd.app.live import Snapshot
 from ihd.app.pairing import PairingService
 from ihd.clock import Clock
+from ihd.diag import Diagnostics
 from ihd.tariff.money import Currency
 
 log = logging.getLogger("ihd.ui")
@@ -63,6 +64,7 @@ class Gui:
         currency: Currency,
         tz: str,
         pairing: PairingService | None = None,
+        diag: Diagnostics | None = None,
     ) -> None:
         from ihd.ui.backend import UiController  # registers the QML types
 
@@ -70,7 +72,9 @@ class Gui:
         QGuiApplication.setApplicationDisplayName("Home energy")
         QGuiApplication.setOrganizationName("ihd")
         self.app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
-        self.controller = UiController(clock=clock, currency=currency, tz=tz, pairing=pairing)
+        self.controller = UiController(
+            clock=clock, currency=currency, tz=tz, pairing=pairing, diag=diag
+        )
         self.engine = QQmlApplicationEngine()
         self.engine.addImportPath(str(qml_import_path()))
         self.engine.warnings.connect(_log_qml_warnings)

@@ -20,6 +20,7 @@ from PySide6.QtQml import QmlElement, QmlSingleton, QQmlEngine
 from ihd.app.live import Snapshot, UtilityToday
 from ihd.app.pairing import PairingService, PairingStatus
 from ihd.clock import Clock
+from ihd.diag import Diagnostics
 from ihd.meter.reading import Utility
 from ihd.smwap.installcode import InstallCodeError
 from ihd.tariff.money import Currency
@@ -249,6 +250,43 @@ class Pairing(QObject, _Provided):
         return self._count
 
 
+@QmlElement
+@QmlSingleton
+class Status(QObject, _Provided):
+    """Something the household should know about the display itself (history not being
+    saved, the radio not answering); ``warning`` is empty when all is well."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._warning = ""
+
+    @staticmethod
+    def create(engine: QQmlEngine) -> QObject:
+        return _Provided._own(engine, Status._instance)
+
+    def refresh(self, warning: str) -> None:
+        if warning != self._warning:
+            self._warning = warning
+            self.changed.emit()
+
+    @Property(str, notify=changed)
+    def warning(self) -> str:
+        return self._warning
+
+
+def status_warning(diag: Diagnostics) -> str:
+    """The one sentence to show, most important first: history, then the radio."""
+    store = diag.state("store.warning")
+    if isinstance(store, str) and store:
+        return store
+    radio = diag.state("radio.status")
+    if isinstance(radio, str) and radio.startswith("error"):
+        return "The radio is not working, so no new readings arrive. See ihd diag for why."
+    return ""
+
+
 class TodayRoles(IntEnum):
     utility = 0x0101
     title = auto()
@@ -315,10 +353,13 @@ class UiController(QObject):
         currency: Currency,
         tz: str,
         pairing: PairingService | None = None,
+        diag: Diagnostics | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.clock = clock
+        self.diag = diag
+        self.status = Status.provide(Status(self))
         self.pairing = Pairing.provide(Pairing(pairing, self))
         self.currency = currency
         self.live = Live.provide(Live(self))
@@ -345,6 +386,8 @@ class UiController(QObject):
         now = self.clock.now()
         self.house_clock.refresh(now)
         snap = self.last
+        if self.diag is not None:
+            self.status.refresh(status_warning(self.diag))
         paired = self.pairing.has_meters or not self.pairing.available
         self.link.refresh(snap.last_frame_at if snap else None, now, paired=paired)
         # A demand figure is "now" only while it is fresh: after an outage the gauge shows

@@ -31,6 +31,26 @@ Item {
             LinkIndicator {}
         }
 
+        // Only when something is wrong with the display itself: one plain sentence.
+        Rectangle {
+            objectName: "warningBanner"
+            visible: Status.warning !== ""
+            Layout.fillWidth: true
+            Layout.preferredHeight: warningText.implicitHeight + 16
+            radius: 8
+            color: Theme.lost
+            Text {
+                id: warningText
+                objectName: "warningText"
+                anchors { fill: parent; margins: 8 }
+                text: Status.warning
+                color: Theme.background
+                font.pixelSize: Theme.small
+                wrapMode: Text.WordWrap
+                verticalAlignment: Text.AlignVCenter
+            }
+        }
+
         RowLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true
