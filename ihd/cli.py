@@ -115,6 +115,13 @@ def parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete the demo's history and start again"
     )
     demo.add_argument(
+        "--radio",
+        choices=("sim", "emulated"),
+        default="sim",
+        help="sim: the simulated radio; emulated: the real AT86RF215 driver on the "
+        "register-level chip emulator (pairing needs --speed 4 or less)",
+    )
+    demo.add_argument(
         "--unpaired",
         action="store_true",
         help="start with no meter paired (history stays) to show pairing; "

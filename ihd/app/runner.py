@@ -39,7 +39,6 @@ from ihd.clock import Clock, HouseholdClock, ScaledClock
 from ihd.diag import Diagnostics
 from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio
-from ihd.radio.sim import SimRadio
 from ihd.sim.world import PAN_ID, SimWorld, demo_world
 from ihd.smwap.keys import KeyFile, PairedKeys
 from ihd.smwap.receiver import Receiver
@@ -81,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
         joined=[m.eui64_text for m in paired],  # the meters remember the display
     )
     diag = Diagnostics()
-    radio = SimRadio(world, clock=clock, channel=0, diag=diag)
+    radio = build_radio(cfg, clock=clock, diag=diag, kind=args.radio, world=world).radio
     codes = world.install_codes()
     if args.unpaired:
         print("ihd demo: starting unpaired. Pair with the simulated meters with:", file=sys.stderr)
