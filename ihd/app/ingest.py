@@ -138,6 +138,7 @@ class Ingest:
         self._demand_at: float | None = None
         self._last_frame_at: float | None = None
         self._at = 0.0
+        self.lights: dict[Utility, str] = {}  # set by the housekeeping (ihd.app.ambient)
 
     # --- start-up --------------------------------------------------------------------------
     def resume(self, reader: StoreReader, now: float) -> None:
@@ -373,4 +374,5 @@ class Ingest:
             today={u: t.frozen(u) for u, t in self._today.items()},
             last_frame_at=self._last_frame_at,
             readings=readings,
+            lights=dict(self.lights),
         )

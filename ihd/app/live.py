@@ -36,3 +36,5 @@ class Snapshot:
     today: Mapping[Utility, UtilityToday] = field(default_factory=dict)
     last_frame_at: float | None = None  # any meter, accepted frame
     readings: tuple[Reading, ...] = ()  # the readings that caused this snapshot
+    # the traffic light per utility and what it compares with: "amber:budget", "green:usual"
+    lights: Mapping[Utility, str] = field(default_factory=dict)

@@ -29,6 +29,7 @@ from ihd.app.live import Snapshot
 from ihd.app.pairing import PairingService
 from ihd.clock import Clock
 from ihd.diag import Diagnostics
+from ihd.meter.reading import Utility
 from ihd.radio.contract import Radio, RadioError, RxFrame
 from ihd.store import Store
 
@@ -50,9 +51,11 @@ class Pipeline:
         queue_size: int = 4096,
         pairing: PairingService | None = None,
         turn: threading.Lock | None = None,
+        ambient: Callable[[Snapshot], dict[Utility, str]] | None = None,
     ) -> None:
         self.radio = radio
         self.pairing = pairing
+        self.ambient = ambient  # the traffic lights, from the store (ihd.app.ambient)
         self.ingest = ingest
         self.store = store
         self.diag = diag
@@ -147,10 +150,26 @@ class Pipeline:
                 snap = self.ingest.roll_day(self.clock.now())
                 if snap is not None:
                     self._publish(snap)
+                current = self.ingest.snapshot()
+            self._update_lights(current)
             source = getattr(self.clock, "source", None)
             if source is not None:  # which clock "now" follows (household.clock)
                 self.diag.set("clock.source", source)
             self._write_diag()
+
+    def _update_lights(self, snap: Snapshot) -> None:
+        if self.ambient is None:
+            return
+        try:
+            lights = self.ambient(snap)  # store queries: outside the ingest's turn
+        except Exception:  # a light is a nicety: never let it stop the housekeeping
+            self.diag.count("pipeline.ambient_errors")
+            log.exception("could not work out the traffic lights")
+            return
+        with self._turn:
+            if lights != self.ingest.lights:
+                self.ingest.lights = lights
+                self._publish(self.ingest.snapshot())
 
     # --- helpers -----------------------------------------------------------------------
     def _radio_failed(self, e: RadioError) -> None:

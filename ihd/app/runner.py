@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ihd import config as config_mod
 from ihd import logs, paths
+from ihd.app.ambient import lights
 from ihd.app.control import ControlServer, control_handlers
 from ihd.app.ingest import Ingest
 from ihd.app.live import Snapshot
@@ -247,7 +248,14 @@ def build_pipeline(
                 (now - since) / 86400,
                 time.monotonic() - t0,
             )
+
+    def ambient(snap: Snapshot) -> dict[Utility, str]:
+        with store.reader() as reader:
+            found = lights(snap.today, clock.now(), cfg.timezone, reader, cfg.tariffs)
+        return {u: f"{light}:{basis}" for u, (light, basis) in found.items()}
+
     return Pipeline(
+        ambient=ambient,
         radio=radio,
         ingest=ingest,
         store=store,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Mapping
 from enum import IntEnum, auto
 from typing import Any, ClassVar, TypeVar
 
@@ -295,6 +296,8 @@ class TodayRoles(IntEnum):
     costText = auto()
     detailText = auto()
     hasData = auto()
+    light = auto()  # green, amber, red, or "" (no budget and no history to compare with)
+    lightText = auto()
 
 
 _TITLES = {Utility.ELECTRICITY: "Electricity", Utility.GAS: "Gas", Utility.WATER: "Water"}
@@ -312,12 +315,36 @@ class Today(RoleListModel, _Provided):
     def create(engine: QQmlEngine) -> QObject:
         return _Provided._own(engine, Today._instance)
 
-    def set_today(self, today: dict[Utility, UtilityToday], currency: Currency) -> None:
+    def set_today(
+        self,
+        today: dict[Utility, UtilityToday],
+        currency: Currency,
+        lights: Mapping[Utility, str] | None = None,
+    ) -> None:
         rows = []
         for utility in (Utility.ELECTRICITY, Utility.GAS, Utility.WATER):
             u = today.get(utility)
-            rows.append(_today_row(utility, u, currency))
+            light, _, basis = (lights or {}).get(utility, "").partition(":")
+            said = _LIGHT_TEXT.get((light, basis), "")
+            rows.append(
+                {
+                    **_today_row(utility, u, currency),
+                    "light": light if said else "",
+                    "lightText": said,
+                }
+            )
         self.update(rows)
+
+
+#: Said next to the light, so that it does not rest on colour alone.
+_LIGHT_TEXT = {
+    ("green", "budget"): "Within budget",
+    ("amber", "budget"): "Ahead of budget",
+    ("red", "budget"): "Over budget",
+    ("green", "usual"): "Usual or less",
+    ("amber", "usual"): "More than usual",
+    ("red", "usual"): "Much more than usual",
+}
 
 
 def _today_row(utility: Utility, u: UtilityToday | None, currency: Currency) -> dict[str, Any]:
@@ -378,7 +405,7 @@ class UiController(QObject):
     @Slot(object)
     def apply(self, snap: Snapshot) -> None:
         self.last = snap
-        self.today.set_today(dict(snap.today), self.currency)
+        self.today.set_today(dict(snap.today), self.currency, snap.lights)
         self.tick()
 
     @Slot()

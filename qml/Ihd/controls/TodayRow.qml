@@ -12,6 +12,8 @@ Item {
     property string unit
     property string costText
     property string detailText
+    property string light           // green, amber, red or "": spending against budget/usual
+    property string lightText
     implicitHeight: 84
 
     RowLayout {
@@ -73,6 +75,24 @@ Item {
                 visible: text !== ""
                 color: Theme.textDim
                 font.pixelSize: 15
+            }
+            Row {
+                objectName: "light_" + row.utility
+                Layout.alignment: Qt.AlignRight
+                visible: row.light !== ""
+                spacing: 6
+                Rectangle {
+                    width: 12; height: 12; radius: 6
+                    anchors.verticalCenter: parent.verticalCenter
+                    color: row.light === "green" ? Theme.live
+                         : row.light === "amber" ? Theme.stale : Theme.lost
+                }
+                Text {
+                    objectName: "lightText_" + row.utility
+                    text: row.lightText
+                    color: Theme.textDim
+                    font.pixelSize: 15
+                }
             }
         }
     }

@@ -118,6 +118,8 @@ Item {
                         unit: model.unit
                         costText: model.costText
                         detailText: model.detailText
+                        light: model.light
+                        lightText: model.lightText
                         width: ListView.view.width
                         height: (ListView.view.height - 8) / 3
                     }
