@@ -187,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
         _common(cmd_parser)
         history_tool.add_arguments(name, cmd_parser)
 
+    from ihd.tools import tariff as tariff_tool
+
+    for name, (help_text, description) in tariff_tool.COMMANDS.items():
+        cmd_parser = sub.add_parser(name, help=help_text, description=description)
+        _common(cmd_parser)
+        tariff_tool.add_arguments(name, cmd_parser)
+
     cfg = sub.add_parser("config", help="check or show the configuration")
     _common(cfg)
     cfg.add_argument("--example", action="store_true", help="print a commented default config")
@@ -278,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             from ihd.tools import history as history_tool
 
             return history_tool.run(args)
+        if cmd in ("whatif", "reprice"):
+            from ihd.tools import tariff as tariff_tool
+
+            return tariff_tool.run(args)
     except (ConfigError, StoreError, RadioError, KeyFileError) as e:
         print(f"ihd: {e}", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ from ihd.meter.device import MeterDevice
 from ihd.meter.dlms import MeterDecodeError, decode_push
 from ihd.meter.gas import volume_to_kwh_exact
 from ihd.meter.reading import Reading, Utility
-from ihd.meter.registers import DOUBLE_LONG_UNSIGNED_MODULUS, Sample, register_delta
+from ihd.meter.registers import DOUBLE_LONG_UNSIGNED_MODULUS, Sample, register_delta, spread
 from ihd.meter.replay import STATE_PREFIX as DLMS_STATE_PREFIX
 from ihd.meter.replay import InvocationGuard
 from ihd.radio.contract import RxFrame, RxInfo
@@ -57,6 +57,13 @@ USAGE_QUANTITY = {
 
 #: State keys of the pricers' exact running totals: ``pricer.<EUI-64>.<quantity>``.
 PRICER_PREFIX = "pricer."
+
+#: A delta over more than this (and 1.5 x the meter's usual interval) covers missed pushes;
+#: before the usual interval is known, more than the longest push period (30 min) does.
+GAP_AFTER_S = 90.0
+LONGEST_PERIOD_S = 2700.0
+#: Longer silences (or a meter clock that jumped) are booked where they end, unspread.
+MAX_SPREAD_S = 7 * 86400.0
 
 #: Receiver outcomes -> diagnostics counters (the rest are "smwap.<outcome>").
 _OUTCOME_COUNTER = {"ack": "smwap.not_data", "no_source": "smwap.no_source_address"}
@@ -129,6 +136,7 @@ class Ingest:
         self.gas_cv = gas_cv_mj_m3
         self._last: dict[tuple[str, str], _Register] = {}
         self._pricers: dict[tuple[str, str], Pricer] = {}
+        self._interval: dict[tuple[str, str], float] = {}  # usual push interval, learned
         self._carried: dict[tuple[str, str], Decimal] = {}  # totals from the store
         self._day: dt.date | None = None
         self._day_start = 0.0
@@ -258,9 +266,9 @@ class Ingest:
                 self._demand_w = float(r.value)
                 self._demand_at = r.timestamp
             elif r.quantity == USAGE_QUANTITY.get(r.utility):
-                u = self._delta(r)
-                if u is not None:
-                    usage.append(u)
+                parts = self._delta(r)
+                if parts:
+                    usage.extend(parts)
                     pricer = self._pricers.get((r.meter, r.quantity))
                     if pricer is not None:  # commits with the usage it priced
                         state[f"{PRICER_PREFIX}{r.meter}.{r.quantity}"] = str(
@@ -276,7 +284,9 @@ class Ingest:
             meters=(MeterInfo(meter.eui64, meter.utility, meter.label, round(seen_at * 1000)),),
         )
 
-    def _delta(self, r: Reading) -> Usage | None:
+    def _delta(self, r: Reading) -> list[Usage]:
+        """The usage rows one register reading books: none, one, or one per minute when
+        the delta covers a gap (missed pushes), so that no minute shows a spike."""
         key = (r.meter, r.quantity)
         prev = self._last.get(key)
         d = register_delta(
@@ -288,7 +298,7 @@ class Ingest:
             self._last[key] = _Register(r.timestamp, r.raw, r.scaler)
         if d.kind in ("older", "duplicate", "conflict"):
             self.diag.count("meter.duplicate_or_old")
-            return None
+            return []
         if d.kind in ("reset", "implausible"):  # a replaced meter: a new baseline
             self.diag.count("meter.register_reset")
             assert prev is not None
@@ -299,11 +309,11 @@ class Ingest:
                 Decimal(prev.raw).scaleb(prev.scaler),
                 r.value,
             )
-            return None
+            return []
         if d.kind == "wrap":
             self.diag.count("meter.register_wrap")
         if d.amount is None or prev is None:
-            return None  # the first register is the baseline
+            return []  # the first register is the baseline
         amount = d.amount
         energy_wh = self._energy_wh(r.utility, amount)
         pricer = self._pricers.get(key)
@@ -316,17 +326,40 @@ class Ingest:
             if pricer
             else 0
         )
-        energy = None if energy_wh is None else float(energy_wh)
-        if self._day_start < r.timestamp <= self._day_end:
-            self._today[r.utility].add(float(amount), energy, cost, r.timestamp)
-        return Usage(
-            meter=r.meter,
-            utility=r.utility,
-            minute_ms=int((r.timestamp - 0.001) // 60) * 60_000,
-            amount=float(amount),
-            energy_wh=energy,
-            cost_milli=cost,
-        )
+        step = r.timestamp - prev.ts
+        usual = self._interval.get(key)  # the last interval that was not a gap
+        gap = step > max(GAP_AFTER_S, 1.5 * usual) if usual else step > LONGEST_PERIOD_S
+        if not gap:  # the usual case: booked to the minute holding the interval's end
+            self._interval[key] = step
+            parts = [(int((r.timestamp - 0.001) // 60) * 60, amount)]
+        elif step <= MAX_SPREAD_S:  # missed pushes: spread over the minutes it covers
+            self.diag.count("meter.gaps")
+            parts = spread(amount, prev.ts, r.timestamp)
+        else:  # weeks of silence, or a meter clock that jumped: no profile to guess
+            self.diag.count("meter.long_gaps")
+            parts = [(int((r.timestamp - 0.001) // 60) * 60, amount)]
+        rows: list[Usage] = []
+        cost_left = cost
+        for i, (minute, part) in enumerate(parts):
+            # the cost follows the amount, in whole milli-units; the last part takes the rest
+            last = i == len(parts) - 1
+            part_cost = cost_left if last else int(cost * part / amount) if amount else 0
+            cost_left -= part_cost
+            part_wh = self._energy_wh(r.utility, part)
+            e = None if part_wh is None else float(part_wh)
+            if self._day_start <= minute < self._day_end:  # (minute, minute + 60] is today
+                self._today[r.utility].add(float(part), e, part_cost, r.timestamp)
+            rows.append(
+                Usage(
+                    meter=r.meter,
+                    utility=r.utility,
+                    minute_ms=minute * 1000,
+                    amount=float(part),
+                    energy_wh=e,
+                    cost_milli=part_cost,
+                )
+            )
+        return rows
 
     def _energy_wh(self, utility: Utility, amount: Decimal) -> Decimal | None:
         if utility is Utility.ELECTRICITY:

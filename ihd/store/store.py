@@ -37,6 +37,9 @@ random writes, and lose power without warning. So:
   day and month (``usage_hour``/``_day``/``_month``, see ``calendar.py``) by the statement
   list of the same commit, so after any crash the rollups equal the sums of the minutes.
   They are aggregated in Python first: a commit of 60 minutes touches one hour row.
+* **Re-pricing keeps them too.** ``Store.reprice`` (``ihd reprice``, after a tariff
+  correction) sets new minute costs and recomputes the cost of each hour, day and month row
+  holding a changed minute from its minutes, in one transaction.
 * **Raw readings are kept ``retention_months`` (13 by default); rollups forever.** Each
   commit also deletes at most ``prune_batch_rows`` readings older than the cutoff, in the
   same transaction, so pruning never makes a long transaction nor an extra commit (and so
@@ -86,8 +89,9 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -95,6 +99,7 @@ from sqlite_utils import Database
 
 from ihd.clock import Clock, WallClock
 from ihd.diag import Diagnostics
+from ihd.meter.reading import Utility
 from ihd.store.calendar import Calendar
 from ihd.store.model import Batch, StoreError, ts_ms
 from ihd.store.reader import (
@@ -110,7 +115,7 @@ from ihd.store.schema import MIGRATIONS, ROLLUP_TABLES, migrate
 
 log = logging.getLogger("ihd.store")
 
-__all__ = ["Store", "StoreReader"]
+__all__ = ["RepriceResult", "Store", "StoreReader"]
 
 MIN_SQLITE = (3, 24, 0)  # UPSERT
 JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # truncate a WAL that grew past this (e.g. after seeding)
@@ -561,6 +566,38 @@ class Store:
             self._diag.count("store.pruned_readings", n)
         return n
 
+    def reprice(
+        self, utility: Utility | str, costs: Iterable[tuple[str, int, int]]
+    ) -> RepriceResult:
+        """Give usage minutes new costs (after a tariff correction), in ONE transaction.
+
+        ``costs`` is ``(meter, minute_ms, new cost_milli)`` for rows of ``utility``; rows
+        not in the store are ignored. The hour, day and month rollup rows holding a
+        changed minute get their ``cost_milli`` recomputed from the minutes in the same
+        transaction, so the rollups stay the sums of the minutes. Returns how many rows
+        were given, how many changed, and their old and new totals. Raises ``StoreError``
+        with nothing written on any failure. (Only ``ihd reprice`` calls this, with the
+        display stopped: a running ingest keeps its own totals for "today".)"""
+        util = str(utility)
+        wanted = list(costs)
+        t0 = time.perf_counter()
+        with self._conn_lock:
+            conn = self._connection()
+            try:
+                before = conn.total_changes
+                conn.execute("BEGIN IMMEDIATE")
+                self._prepare(conn)
+                result, touched = _reprice_minutes(conn, util, wanted)
+                _recompute_rollup_costs(conn, self._calendar, touched)
+                conn.execute("COMMIT")
+            except Exception as e:
+                self._rollback_quietly(conn)
+                raise StoreError(f"reprice failed: {e}") from e
+            changes = conn.total_changes - before
+            self._committed(conn, changes, None)
+        self._count_commit(changes, 0, t0)
+        return result
+
     def set_max_pages(self, pages: int | None) -> None:
         """Change the file-size cap (``None``: no cap) on the live write connection."""
         with self._conn_lock:
@@ -967,6 +1004,68 @@ class Store:
     def _set_warning(self, text: str) -> None:
         self._warning = text
         self._diag.set("store.warning", text)
+
+
+@dataclass(frozen=True, slots=True)
+class RepriceResult:
+    """What ``Store.reprice`` did: rows given (and found), rows whose cost changed, and
+    the old and new total cost of the rows given, in milli-minor units."""
+
+    rows: int
+    changed: int
+    old_milli: int
+    new_milli: int
+
+
+def _reprice_minutes(
+    conn: sqlite3.Connection, utility: str, costs: Sequence[tuple[str, int, int]]
+) -> tuple[RepriceResult, set[tuple[str, int]]]:
+    """Inside a write transaction: set the new costs; return the result and the
+    (meter, minute_ms) rows that changed."""
+    rows = changed = old_total = new_total = 0
+    touched: set[tuple[str, int]] = set()
+    updates: list[tuple[int, str, int]] = []
+    for meter, minute, new in costs:
+        row = conn.execute(
+            "SELECT cost_milli FROM usage WHERE meter = ? AND minute_ms = ? AND utility = ?",
+            (meter, minute, utility),
+        ).fetchone()
+        if row is None:
+            continue
+        rows += 1
+        old = int(row[0])
+        old_total += old
+        new_total += int(new)
+        if old != new:
+            changed += 1
+            touched.add((meter, minute))
+            updates.append((int(new), meter, minute))
+    if updates:
+        conn.executemany(
+            "UPDATE usage SET cost_milli = ? WHERE meter = ? AND minute_ms = ?", updates
+        )
+    return RepriceResult(rows, changed, old_total, new_total), touched
+
+
+def _recompute_rollup_costs(
+    conn: sqlite3.Connection, cal: Calendar, minutes: set[tuple[str, int]]
+) -> None:
+    """Inside a write transaction: each rollup row holding one of ``minutes`` gets its
+    ``cost_milli`` summed again from the minutes (a primary-key range scan each)."""
+    affected: tuple[set[tuple[str, int]], ...] = (set(), set(), set())
+    for meter, minute in minutes:
+        for level_set, start in zip(affected, cal.buckets(minute), strict=True):
+            level_set.add((meter, start))
+    for level, (table, keys) in enumerate(zip(ROLLUP_TABLES, affected, strict=True)):
+        conn.executemany(
+            f"UPDATE {table} SET cost_milli = (SELECT coalesce(sum(cost_milli), 0) FROM usage "
+            "WHERE meter = ? AND minute_ms >= ? AND minute_ms < ?) "
+            "WHERE meter = ? AND start_ms = ?",
+            [
+                (meter, start, cal.next_start(start, level), meter, start)
+                for meter, start in sorted(keys)
+            ],
+        )
 
 
 def rebuild_rollups(conn: sqlite3.Connection, cal: Calendar, *, chunk: int = 50_000) -> int:
