@@ -49,7 +49,14 @@ def run(quick: bool) -> Iterator[Figure]:
     ppdus = [build(t) for t in times]
     psdus = [parse_ppdu(p).psdu for p in ppdus]
     eui = meter.device.eui64
-    payload = parse_mpdu(psdus[0], 4).payload
+    # The pushes are secured (level 5): the DLMS decoder gets the MAC payload as the
+    # receiver hands it on, decrypted.
+    from ihd.smwap.security import unsecure
+
+    first = parse_mpdu(psdus[0], 4)
+    key = world.key_table().lookup(first.aux, first.src.value)  # type: ignore[union-attr,arg-type]
+    assert key is not None
+    payload = unsecure(psdus[0][:-4], first, key, src_ext=first.src.value).payload  # type: ignore[union-attr]
 
     yield Figure(
         "smwap.parse_ppdu_us",
