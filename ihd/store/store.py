@@ -113,6 +113,8 @@ from ihd.store.reader import (
 )
 from ihd.store.schema import MIGRATIONS, ROLLUP_TABLES, migrate
 
+#: Bytes per database page for new files: see ``_open`` (SD-card wear).
+PAGE_SIZE = 1024
 log = logging.getLogger("ihd.store")
 
 __all__ = ["RepriceResult", "Store", "StoreReader"]
@@ -629,6 +631,9 @@ class Store:
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db = Database(conn, execute_plugins=False)
+            # Small pages for a new file (no effect on an existing one): a commit rewrites
+            # whole pages into the WAL, and ours touch a few rows in each of several tables.
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
