@@ -520,11 +520,7 @@ class At86rf215Radio:
         if not fcs_len < len(psdu) <= MAX_FRAME_LEN:
             raise ValueError(f"a PSDU of {len(psdu)} octets cannot be sent (FCS {fcs_len})")
         with self._tx_lock:
-            if not self._opened:
-                raise RadioError("the AT86RF215 is not open")
-            if self._down is not None:
-                raise RadioError(f"the AT86RF215 is not answering ({self._down})")
-            gen = self._generation
+            gen = self._usable_generation()
             try:
                 self._csma(gen)
                 self._send(psdu, fcs_len, gen)
@@ -538,6 +534,15 @@ class At86rf215Radio:
                     self._tx_phase = None
         self.diag.count("radio.tx_frames")
 
+    def _usable_generation(self) -> int:
+        """The chip's current generation, or RadioError if it cannot be used now (call
+        with the TX lock held)."""
+        if not self._opened:
+            raise RadioError("the AT86RF215 is not open")
+        if self._down is not None:
+            raise RadioError(f"the AT86RF215 is not answering ({self._down})")
+        return self._generation
+
     def energy_dbm(self, channel: int | None = None) -> float:
         """One energy measurement on ``channel`` (default: ours), in dBm, for ``ihd radio
         scan``. 1.4: channels change only in TXPREP; ED runs in RX with the baseband off;
@@ -546,11 +551,7 @@ class At86rf215Radio:
         if not 0 <= ch <= 33:
             raise ValueError(f"channel {ch} not in 0..33")
         with self._tx_lock:
-            if not self._opened:
-                raise RadioError("the AT86RF215 is not open")
-            if self._down is not None:
-                raise RadioError(f"the AT86RF215 is not answering ({self._down})")
-            gen = self._generation
+            gen = self._usable_generation()
             try:
                 if ch != self.config.channel:
                     self._tune(ch)
