@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _restore(p: paths.Paths, file: Path) -> int:
-    if _display_running(p):
+    if display_running(p):
         print(
             f"ihd restore: the display is running (it answers on {p.control_socket}): "
             "stop it first",
@@ -106,7 +106,8 @@ def _restore(p: paths.Paths, file: Path) -> int:
     return 0
 
 
-def _display_running(p: paths.Paths) -> bool:
+def display_running(p: paths.Paths) -> bool:
+    """Does a display answer on the control socket (so its history file is in use)?"""
     try:
         for _ in request(p.control_socket, {"cmd": "status"}, timeout=5):
             return True
@@ -117,7 +118,7 @@ def _display_running(p: paths.Paths) -> bool:
     return True
 
 
-def _bound(reader: StoreReader, text: str | None, *, end: bool) -> float:
+def date_bound(reader: StoreReader, text: str | None, *, end: bool) -> float:
     """A local date or date-time as POSIX seconds; an --to date means the end of that day."""
     if text is None:
         return 1e12 if end else -1e12
@@ -164,7 +165,7 @@ def _export(p: paths.Paths, args: argparse.Namespace) -> int:
 
 def _export_from(p: paths.Paths, args: argparse.Namespace) -> int:
     with StoreReader(p.database) as reader:
-        start, end = _bound(reader, args.start, end=False), _bound(reader, args.end, end=True)
+        start, end = date_bound(reader, args.start, end=False), date_bound(reader, args.end, end=True)
         if end <= start:
             print("ihd export: --to is before --from", file=sys.stderr)
             return 2

@@ -40,7 +40,7 @@ from ihd.tariff.config import TariffConfigError, parse_tariff_section
 from ihd.tariff.flat import tariffs_from_config
 from ihd.tariff.money import Currency, format_money
 from ihd.tariff.usage import bill, price_intervals
-from ihd.tools.history import _bound, _display_running
+from ihd.tools.history import date_bound, display_running
 
 #: name -> (help, description)
 COMMANDS = {
@@ -309,8 +309,8 @@ def _whatif(p: paths.Paths, args: argparse.Namespace) -> int:
         others = {u: others[u]}
     any_usage = False
     with _reader(p) as reader:
-        start = None if args.start is None else _bound(reader, args.start, end=False)
-        end = None if args.end is None else _bound(reader, args.end, end=True)
+        start = None if args.start is None else date_bound(reader, args.start, end=False)
+        end = None if args.end is None else date_bound(reader, args.end, end=True)
         if start is not None and end is not None and end <= start:
             print("ihd whatif: --to is before --from", file=sys.stderr)
             return 2
@@ -358,7 +358,7 @@ class _Count:
 
 
 def _reprice(p: paths.Paths, args: argparse.Namespace) -> int:
-    if _display_running(p):
+    if display_running(p):
         print(
             f"ihd reprice: the display is running (it answers on {p.control_socket}): "
             "stop it first",
@@ -369,7 +369,7 @@ def _reprice(p: paths.Paths, args: argparse.Namespace) -> int:
     utilities = [Utility(args.utility)] if args.utility else list(Utility)
     counts: dict[Utility, _Count] = {}
     with _reader(p) as reader:
-        start = -1e12 if args.start is None else _bound(reader, args.start, end=False)
+        start = -1e12 if args.start is None else date_bound(reader, args.start, end=False)
         for u in utilities:
             c = _Count()
             for r, cost in new_costs(
