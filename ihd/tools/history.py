@@ -165,7 +165,10 @@ def _export(p: paths.Paths, args: argparse.Namespace) -> int:
 
 def _export_from(p: paths.Paths, args: argparse.Namespace) -> int:
     with StoreReader(p.database) as reader:
-        start, end = date_bound(reader, args.start, end=False), date_bound(reader, args.end, end=True)
+        start, end = (
+            date_bound(reader, args.start, end=False),
+            date_bound(reader, args.end, end=True),
+        )
         if end <= start:
             print("ihd export: --to is before --from", file=sys.stderr)
             return 2
