@@ -503,7 +503,7 @@ def test_close_powers_down_and_receive_then_returns_nothing() -> None:
     rig.radio.close()
     assert rig.emu.strobes()[-1] == "SPWD"
     assert rig.radio.receive(0) is None
-    assert rig.emu._requests == []
+    assert rig.emu.gpio._requests == []  # the IRQ line was released
 
 
 def test_on_the_wall_clock_the_driver_waits_for_gpio_edges_from_the_pump_thread() -> None:

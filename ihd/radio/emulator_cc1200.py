@@ -45,15 +45,11 @@ from __future__ import annotations
 
 import errno
 import threading
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Callable
 from enum import Enum
-from types import SimpleNamespace
-from typing import Any
 
 from ihd.clock import Clock
+from ihd.radio.emulator.fakes import FakeGpioChip, make_gpiod_module, make_spidev_module
 from ihd.sim.air import AirRx
 from ihd.sim.world import SimWorld
 from ihd.smwap.fcs import check_fcs, compute_fcs
@@ -264,184 +260,6 @@ _EU_F0_KHZ, _EU_SPACING_KHZ, _EU_CHANNELS = 863_125, 200, 34
 
 
 # --- the fake gpiod module (libgpiod v2 Python binding) -------------------------------------
-class Direction(Enum):
-    AS_IS = 1
-    INPUT = 2
-    OUTPUT = 3
-
-
-class Edge(Enum):
-    NONE = 1
-    RISING = 2
-    FALLING = 3
-    BOTH = 4
-
-
-class Bias(Enum):
-    AS_IS = 1
-    UNKNOWN = 2
-    DISABLED = 3
-    PULL_UP = 4
-    PULL_DOWN = 5
-
-
-class Value(Enum):
-    INACTIVE = 0
-    ACTIVE = 1
-
-    def __bool__(self) -> bool:
-        return self is Value.ACTIVE
-
-
-@dataclass
-class LineSettings:
-    direction: Direction = Direction.AS_IS
-    edge_detection: Edge = Edge.NONE
-    bias: Bias = Bias.AS_IS
-    active_low: bool = False
-    debounce_period: timedelta = field(default_factory=timedelta)
-    output_value: Value = Value.INACTIVE
-
-
-@dataclass(frozen=True)
-class ChipInfo:
-    name: str
-    label: str
-    num_lines: int
-
-
-@dataclass(frozen=True)
-class EdgeEvent:
-    class Type(Enum):
-        RISING_EDGE = 1
-        FALLING_EDGE = 2
-
-    event_type: EdgeEvent.Type
-    timestamp_ns: int
-    line_offset: int
-    global_seqno: int
-    line_seqno: int
-
-
-class _LineRequest:
-    def __init__(self, emu: CC1200Emulator, lines: dict[int, LineSettings], consumer: str):
-        self._emu = emu
-        self.lines = lines
-        self.consumer = consumer
-        self._events: list[EdgeEvent] = []
-        self.released = False
-
-    def __enter__(self) -> _LineRequest:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def _check(self) -> None:
-        if self.released:
-            raise RuntimeError("line request released")  # as gpiod's RequestReleasedError
-
-    def wait_edge_events(self, timeout: timedelta | float | None = None) -> bool:
-        self._check()
-        if isinstance(timeout, timedelta):
-            timeout = timeout.total_seconds()
-        with self._emu._gpio_cond:
-            return self._emu._gpio_cond.wait_for(
-                lambda: bool(self._events) or self.released, timeout
-            ) and bool(self._events)
-
-    def read_edge_events(self, max_events: int | None = None) -> list[EdgeEvent]:
-        self._check()
-        with self._emu._gpio_cond:
-            n = len(self._events) if max_events is None else max_events
-            out, self._events[:n] = self._events[:n], []
-            return out
-
-    def get_value(self, line: int) -> Value:
-        self._check()
-        settings = self.lines[line]
-        level = self._emu._line_level(line)
-        return Value.ACTIVE if level != settings.active_low else Value.INACTIVE
-
-    def set_value(self, line: int, value: Value) -> None:
-        self._check()
-        if self.lines[line].direction is not Direction.OUTPUT:
-            raise ValueError(f"line {line} is not an output")
-        self._emu._outputs[line] = bool(value) != self.lines[line].active_low
-
-    def release(self) -> None:
-        if not self.released:
-            self.released = True
-            self._emu._release(self)
-
-    def _push(self, ev: EdgeEvent) -> None:
-        self._events.append(ev)
-
-
-class _Chip:
-    def __init__(self, emu: CC1200Emulator, path: str) -> None:
-        if path != emu.gpio_chip:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-        self._emu = emu
-        self.path = path
-
-    def __enter__(self) -> _Chip:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        pass
-
-    def get_info(self) -> ChipInfo:
-        return ChipInfo("gpiochip0", self._emu.gpio_label, 58)
-
-    def request_lines(
-        self,
-        config: dict[Any, LineSettings | None],
-        consumer: str | None = None,
-        event_buffer_size: int | None = None,
-        output_values: dict[int, Value] | None = None,
-    ) -> _LineRequest:
-        return self._emu._request(config, consumer or "?")
-
-
-# --- the fake spidev module ----------------------------------------------------------------------
-class _SpiDev:
-    def __init__(self, emu: CC1200Emulator) -> None:
-        self._emu = emu
-        self._open = False
-        self.max_speed_hz = 0
-        self.mode = 0
-        self.bits_per_word = 8
-        self.lsbfirst = False
-        self.cshigh = False
-
-    def open(self, bus: int, device: int) -> None:
-        if (bus, device) != (self._emu.spi_bus, self._emu.spi_device):
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory")
-        self._open = True
-
-    def close(self) -> None:
-        self._open = False
-
-    def xfer2(self, data: Iterable[int], *_: int) -> list[int]:
-        if not self._open:
-            raise OSError(errno.EBADF, "Bad file descriptor")
-        if self.mode != 0 or self.lsbfirst or self.bits_per_word != 8:
-            self._emu.errors.append(f"SPI mode {self.mode}: the CC1200 needs mode 0, MSB first")
-        return self._emu.xfer(list(data))
-
-    xfer = xfer2
-
-    def writebytes(self, data: Iterable[int]) -> None:
-        self.xfer2(data)
-
-    def readbytes(self, n: int) -> list[int]:
-        return self.xfer2([0] * n)
-
-
 # --- the chip ----------------------------------------------------------------------------------
 class CC1200Emulator:
     """One CC1200 on SPI bus ``spi_bus``.``spi_device``, its GPIO0 on line ``gpio0_line``
@@ -492,8 +310,6 @@ class CC1200Emulator:
         self._not_ready = 0
         self._gpio0 = False
         self._seq = 0
-        self._requests: list[_LineRequest] = []
-        self._outputs: dict[int, bool] = {}
         self.channel: int | None = None
         self.last_rssi = -128
         self.last_crc_lqi = 0
@@ -508,17 +324,12 @@ class CC1200Emulator:
         if world is not None:
             world.attach_display(self._on_air, channel=-1)  # FREQ decides; at reset: nowhere
             self._attached = True
+        # The same fake spidev and gpiod (v2) modules as the AT86RF215 emulator's: this
+        # object is their SPI target and GPIO host.
+        self.gpio = FakeGpioChip(self, gpio_chip, gpio_label)
+        self.spidev = make_spidev_module({(spi_bus, spi_device): self})
+        self.gpiod = make_gpiod_module([self.gpio])
         self._reset()
-        self.spidev = SimpleNamespace(SpiDev=lambda: _SpiDev(self))
-        self.gpiod = SimpleNamespace(
-            Chip=lambda path: _Chip(self, path),
-            ChipInfo=ChipInfo,
-            EdgeEvent=EdgeEvent,
-            LineSettings=LineSettings,
-            line=SimpleNamespace(Direction=Direction, Edge=Edge, Bias=Bias, Value=Value),
-            request_lines=self._request_lines,
-            is_gpiochip_device=lambda path: path == self.gpio_chip,
-        )
 
     # --- observation -------------------------------------------------------------------
     def reg(self, name: str) -> int:
@@ -727,41 +538,31 @@ class CC1200Emulator:
             self.tx_fifo.append(b)
         return status
 
-    # --- GPIO ---------------------------------------------------------------------------------
-    def _request_lines(
-        self,
-        path: str,
-        config: dict[Any, LineSettings | None],
-        consumer: str | None = None,
-        event_buffer_size: int | None = None,
-        output_values: dict[int, Value] | None = None,
-    ) -> _LineRequest:
-        return _Chip(self, path).request_lines(config, consumer)
+    # --- what the fake spidev and gpiod modules call ----------------------------------------
+    def spi_transfer(
+        self, data: list[int], *, speed_hz: int, mode: int, bits_per_word: int, lsbfirst: bool
+    ) -> list[int]:
+        if mode != 0 or lsbfirst or bits_per_word != 8:
+            self.errors.append(f"SPI mode {mode}: the CC1200 needs mode 0, MSB first")
+        out = self.xfer(data)
+        with self.lock:  # IOCFG0 may have changed what GPIO0 shows
+            self.gpio.drive_input(self.gpio0_line, self._gpio0_pin(), self.clock.now())
+        return out
 
-    def _request(self, config: dict[Any, LineSettings | None], consumer: str) -> _LineRequest:
-        lines: dict[int, LineSettings] = {}
-        for key, settings in config.items():
-            for off in key if isinstance(key, tuple | list | frozenset | set) else (key,):
-                lines[int(off)] = settings or LineSettings()
+    def now(self) -> float:
+        return self.clock.now()
+
+    def sync(self) -> None:
+        """Nothing to catch up: the world is advanced by ``run_until`` or the pump."""
+
+    def notify(self) -> None:
+        self._gpio_cond.notify_all()
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         with self._gpio_cond:
-            busy = {o for r in self._requests for o in r.lines}
-            if busy & lines.keys():
-                raise OSError(errno.EBUSY, "Device or resource busy")
-            req = _LineRequest(self, lines, consumer)
-            self._requests.append(req)
-            return req
+            return bool(self._gpio_cond.wait_for(ready, timeout))
 
-    def _release(self, req: _LineRequest) -> None:
-        with self._gpio_cond:
-            if req in self._requests:
-                self._requests.remove(req)
-            self._gpio_cond.notify_all()
-
-    def _line_level(self, line: int) -> bool:
-        if line == self.gpio0_line:
-            return self._gpio0_pin()
-        return self._outputs.get(line, False)
-
+    # --- GPIO0 ----------------------------------------------------------------------------------
     def _gpio0_pin(self) -> bool:
         iocfg = self.reg("IOCFG0")
         if iocfg & 0x3F != 0x06:  # not PKT_SYNC_RXTX: a level we do not model
@@ -769,22 +570,9 @@ class CC1200Emulator:
         return self._gpio0 != bool(iocfg & 0x40)
 
     def _set_gpio0(self, level: bool) -> None:
-        before = self._gpio0_pin()
-        self._gpio0 = level
-        after = self._gpio0_pin()
-        if before == after:
-            return
-        self._seq += 1
-        for req in self._requests:
-            s = req.lines.get(self.gpio0_line)
-            if s is None:
-                continue
-            rising = after != s.active_low  # logical edge, as gpiod reports it
-            want = s.edge_detection
-            if want is Edge.BOTH or (want is not Edge.NONE and (want is Edge.RISING) == rising):
-                kind = EdgeEvent.Type.RISING_EDGE if rising else EdgeEvent.Type.FALLING_EDGE
-                req._push(EdgeEvent(kind, time.monotonic_ns(), self.gpio0_line, self._seq, 0))
-        self._gpio_cond.notify_all()
+        with self.lock:
+            self._gpio0 = level
+            self.gpio.drive_input(self.gpio0_line, self._gpio0_pin(), self.clock.now())
 
     def _gpio0_pulse(self) -> None:
         self._set_gpio0(True)
